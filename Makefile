@@ -1,0 +1,39 @@
+# memotion-tf: every target that needs Python creates .venv on first use, so each
+# works alone on a fresh clone.
+#   make reproduce-uor [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
+#   make test | make bench | make clean
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+DATA_DIR ?=
+OUT ?=
+SEEDS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+PAPER_ARGS = --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS))
+
+.PHONY: reproduce-uor reproduce-all test bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+reproduce-uor: $(VENV)/.installed
+	$(PY) pipelines/uor.py $(PAPER_ARGS) --out $(or $(OUT),runs/uor)
+
+reproduce-all: reproduce-uor
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) -m memotion_tf.bench
+
+clean:
+	rm -rf runs data/synthetic .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,147 @@
+"""Experiment configs: TOML files under `configs/`, one per paper row.
+
+A config file may name a `base` file (relative to itself) whose keys it
+overrides, and a `[profile.<name>]` table whose keys apply when that profile
+is selected (big_vision's `get_config(runlocal)`, as data). Command-line
+`--set key=value` overrides are applied last and are parsed with the type of
+the field they set; `model_args.<name>=value` sets one model argument.
+
+Every key is a field of `ExperimentConfig` below, documented in its metadata;
+an unknown key is an error that names the file.
+"""
+
+import ast
+import dataclasses
+import os
+import tomllib
+
+PROFILES = ("quick", "paper")
+
+
+def _field(default, doc, **kwargs):
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(
+            default_factory=lambda d=default: type(d)(d), metadata={"doc": doc}, **kwargs
+        )
+    return dataclasses.field(default=default, metadata={"doc": doc}, **kwargs)
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """One row of a paper's table: what to train, on what, and how."""
+
+    paper: str = _field("", "Paper key (`uor`, `cnhit`, ...); names the results folder.")
+    system: str = _field("", "The paper's own row name, e.g. `LSTM-T+GMM`.")
+    model: str = _field("", "Model registry name (see `memotion_tf.models.MODELS`).")
+    model_args: dict = _field({}, "Keyword arguments for the model class (layer sizes, dropout).")
+    dataset: str = _field("memotion7k", "Dataset name: `memotion7k`, `mami`, `semeval21_task6`, `danmu`.")
+    task: str = _field("A", "Dataset task; Memotion: `A` (3-class sentiment), `B`, `C`.")
+    text_field: str = _field("text_corrected", "CSV column holding the meme text.")
+    max_length: int = _field(192, "Token sequence length after padding/truncation (UoR: 192).")
+    image_size: int = _field(128, "Square image side in pixels after resizing (UoR: 128).")
+    batch_size: int = _field(32, "Batch size per replica; the global batch is this times the replicas.")
+    epochs: int = _field(20, "Training epochs.")
+    learning_rate: float = _field(1e-3, "Adam learning rate (Keras default for UoR's `adam`).")
+    seeds: int = _field(5, "Number of seeded runs per system; reported as mean/std/min/max.")
+    val_fraction: float = _field(0.2, "Fraction of the labelled memes held out for validation.")
+    split_seed: int = _field(0, "Seed of the stratified hold-out split (fixed across runs).")
+    gmm: bool = _field(False, "Oversample minority classes with a Gaussian mixture (UoR Algorithm 2).")
+    gmm_components: int = _field(1, "Mixture components per minority class.")
+    gmm_covariance: str = _field("full", "`covariance_type` of sklearn's GaussianMixture.")
+    synthetic_size: int = _field(6992, "Memes in the embedded synthetic data set when no DATA_DIR is given.")
+    logical_cpus: int = _field(0, "Split the CPU into this many logical devices (0: off) to exercise MirroredStrategy.")
+    paper_metrics: dict = _field({}, "The paper's reported numbers for this row, printed beside ours.")
+    notes: str = _field("", "What this row simplifies or chooses where the paper is vague.")
+    config_path: str = _field("", "Path of the file this config was read from (set by the loader).")
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(base, override):
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path, seen=()):
+    path = os.path.abspath(path)
+    if path in seen:
+        raise ConfigError(f"{path}: `base` files form a cycle")
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    base = data.pop("base", None)
+    if base:
+        parent = _read_toml(os.path.join(os.path.dirname(path), base), seen + (path,))
+        data = _merge(parent, data)
+    return data
+
+
+def _parse_value(raw, current, key):
+    if isinstance(current, bool):
+        if raw.lower() in ("1", "true", "yes"):
+            return True
+        if raw.lower() in ("0", "false", "no"):
+            return False
+        raise ConfigError(f"--set {key}={raw}: expected true or false")
+    if isinstance(current, (int, float)) and not isinstance(current, bool):
+        try:
+            return type(current)(ast.literal_eval(raw))
+        except (ValueError, SyntaxError):
+            raise ConfigError(f"--set {key}={raw}: expected a {type(current).__name__}") from None
+    if isinstance(current, str):
+        return raw
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def load_config(path, profile="quick", overrides=()):
+    """Read a config file for `profile`, then apply `key=value` overrides."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+    data = _read_toml(path)
+    profiles = data.pop("profile", {})
+    data = _merge(data, profiles.get(profile, {}))
+    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown config key(s) {unknown}")
+    config = ExperimentConfig(**data, config_path=os.path.relpath(path))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        top, _, sub = key.partition(".")
+        if top not in fields:
+            raise ConfigError(f"--set {key}: unknown config key")
+        if sub:
+            table = dict(getattr(config, top))
+            table[sub] = _parse_value(raw, table.get(sub), key)
+            config = config.replace(**{top: table})
+        else:
+            config = config.replace(**{top: _parse_value(raw, getattr(config, top), key)})
+    return config
+
+
+def reference_markdown():
+    """The config reference, generated from the field definitions above."""
+    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(ExperimentConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"| `{f.name}` | `{default!r}` | {f.metadata['doc']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,47 @@
+"""results.json and results.md, as ../shared/CONTRACT.md fixes them."""
+
+from memotion_tf.io import atomic_write_json, atomic_write_text
+
+
+def _fmt(summary):
+    if summary is None:
+        return "-"
+    if len(summary["runs"]) == 1:
+        return f"{summary['mean']:.3f}"
+    return f"{summary['mean']:.3f} ± {summary['std']:.3f} [{summary['min']:.3f}, {summary['max']:.3f}]"
+
+
+def results_markdown(results, paper_columns, metric_columns, title, notes=()):
+    """One table: system | the paper's numbers | ours (mean ± std [min, max])."""
+    data = "synthetic (embedded) data" if results["synthetic"] else "real data"
+    lines = [
+        f"# {title}",
+        "",
+        f"Dataset `{results['dataset']}` task {results['task']}, {data}, profile `{results['profile']}`.",
+    ]
+    if results["synthetic"]:
+        lines.append(
+            "**These numbers come from synthetic memes: they show the machinery works, "
+            "not how the systems compare on Memotion.**"
+        )
+    lines.append("")
+    header = ["System"] + [label for _, label in paper_columns] + [label for _, label in metric_columns] + ["runs"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for row in results["rows"]:
+        cells = [row["system"]]
+        cells += [
+            f"{row['paper'][key]:.3f}" if isinstance(row["paper"].get(key), (int, float)) else "-"
+            for key, _ in paper_columns
+        ]
+        cells += [_fmt(row["metrics"].get(key)) for key, _ in metric_columns]
+        cells.append(str(len(row["seeds"])))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.extend(notes)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results(out_dir, results, markdown):
+    atomic_write_json(f"{out_dir}/results.json", results)
+    atomic_write_text(f"{out_dir}/results.md", markdown)
