@@ -185,7 +185,7 @@ def train_once(config, data, seed, strategy, backup_dir=None, verbose=None):
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
     probabilities = model.predict(val_ds.map(lambda x, y: x), verbose=0)
     return model, vectorizer, dict(history.history), probabilities
 
@@ -264,14 +264,19 @@ def results_document(paper, configs, rows, synthetic, profile):
 
 
 def reproduce(paper, profile="quick", data_dir=None, out_dir=None, seeds=None, systems=None,
-              logical_cpus=None, verbose=None):
-    """Run every row of a paper's table and write results.json / results.md."""
+              logical_cpus=None, overrides=(), verbose=None):
+    """Run every row of a paper's table and write results.json / results.md.
+
+    `overrides` are `key=value` strings applied to every row's config."""
     from memotion_tf.evaluation.report import results_markdown, write_results
     from memotion_tf.training.strategy import get_strategy
 
     spec = PAPERS[paper]
-    configs = [config_lib.load_config(p, profile) for p in config_files(paper)]
+    configs = [config_lib.load_config(p, profile, overrides) for p in config_files(paper)]
     if systems:
+        unknown = set(systems) - {c.system for c in configs}
+        if unknown:
+            raise config_lib.ConfigError(f"unknown system(s) {sorted(unknown)} for paper {paper!r}")
         configs = [c for c in configs if c.system in systems]
     if logical_cpus is not None:
         configs = [c.replace(logical_cpus=logical_cpus) for c in configs]

@@ -51,11 +51,14 @@ def main(argv=None):
     parser.add_argument("--out", default="runs/uor")
     parser.add_argument("--seeds", type=int, help="runs per system (overrides the profile)")
     parser.add_argument("--systems", nargs="*", help="only these rows, e.g. LSTM-T CNN-I")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key for every row, e.g. --set epochs=3")
     parser.add_argument("--logical-cpus", type=int, help="split the CPU into N devices for MirroredStrategy")
     args = parser.parse_args(argv)
     setup_logging()
     _, markdown = reproduce("uor", profile=args.profile, data_dir=args.data_dir, out_dir=args.out,
-                            seeds=args.seeds, systems=args.systems, logical_cpus=args.logical_cpus)
+                            seeds=args.seeds, systems=args.systems, logical_cpus=args.logical_cpus,
+                            overrides=args.set)
     print()
     print(markdown)
     print(f"results: {os.path.join(args.out, 'results.json')} and results.md; "

@@ -114,7 +114,7 @@ def _image_problem(path):
         if image.shape[0] == 0 or image.shape[1] == 0:
             return "empty image"
     except (tf.errors.InvalidArgumentError, tf.errors.OpError) as e:
-        message = re.sub(r"\{\{.*?\}\}\s*", "", str(e)).strip().splitlines()[0]
+        message = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\].*", "", str(e)).strip().splitlines()[0]
         return "unreadable: " + message[:120]
     return None
 

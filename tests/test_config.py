@@ -1,0 +1,72 @@
+import dataclasses
+
+import pytest
+
+from memotion_tf import config as config_lib
+from memotion_tf.experiments import PAPERS, config_files
+from memotion_tf.models import MODELS, build_model
+
+
+@pytest.mark.parametrize("paper", sorted(PAPERS))
+@pytest.mark.parametrize("profile", config_lib.PROFILES)
+def test_every_experiment_loads_and_builds(paper, profile):
+    systems = []
+    for path in config_files(paper):
+        config = config_lib.load_config(path, profile)
+        assert config.paper == paper and config.system and config.model in MODELS
+        assert config.paper_metrics, f"{path} must carry the paper's numbers"
+        model = build_model(config.model, num_classes=3, vocabulary_size=50, sequence_length=config.max_length,
+                            image_size=config.image_size, **config.model_args)
+        assert model.count_params() > 0
+        systems.append(config.system)
+    assert len(systems) == len(set(systems))
+
+
+def test_uor_rows_and_profiles():
+    quick = {c.system: c for c in (config_lib.load_config(p, "quick") for p in config_files("uor"))}
+    paper = {c.system: c for c in (config_lib.load_config(p, "paper") for p in config_files("uor"))}
+    assert list(quick) == ["LSTM-T", "LSTM-T+GMM", "Conv1D-T", "Conv1D-T+GMM", "CNN-I", "CNN-LSTM-TI"]
+    assert paper["LSTM-T"].epochs == 20 and paper["LSTM-T"].seeds == 5
+    assert quick["LSTM-T"].epochs < paper["LSTM-T"].epochs
+    assert quick["LSTM-T+GMM"].gmm and not quick["LSTM-T"].gmm
+    # The +GMM row inherits its model from the plain row's file.
+    assert quick["LSTM-T+GMM"].model_args == quick["LSTM-T"].model_args
+    assert paper["CNN-LSTM-TI"].paper_metrics["test_macro_f1"] == 0.329
+
+
+def test_overrides_are_typed():
+    path = config_files("uor")[0]
+    config = config_lib.load_config(path, "quick", ["epochs=3", "learning_rate=0.01", "gmm=true",
+                                                    "model_args.dropout=0.25"])
+    assert config.epochs == 3 and isinstance(config.epochs, int)
+    assert config.learning_rate == 0.01 and config.gmm is True
+    assert config.model_args["dropout"] == 0.25 and config.model_args["lstm_units"] == 128
+
+
+@pytest.mark.parametrize("item, message", [
+    ("epochs=three", "expected a int"),
+    ("nonsense=1", "unknown config key"),
+    ("epochs", "expected key=value"),
+    ("gmm=maybe", "expected true or false"),
+])
+def test_bad_overrides_are_named(item, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.load_config(config_files("uor")[0], "quick", [item])
+
+
+def test_unknown_key_in_file_names_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('system = "x"\nepochz = 3\n')
+    with pytest.raises(config_lib.ConfigError, match=r"bad\.toml.*epochz"):
+        config_lib.load_config(str(path))
+
+
+def test_unknown_profile():
+    with pytest.raises(config_lib.ConfigError, match="unknown profile"):
+        config_lib.load_config(config_files("uor")[0], "fast")
+
+
+def test_reference_lists_every_key():
+    reference = config_lib.reference_markdown()
+    for field in dataclasses.fields(config_lib.ExperimentConfig):
+        assert f"| `{field.name}` |" in reference

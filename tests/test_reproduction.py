@@ -1,0 +1,128 @@
+"""The UoR reproduction end to end on tiny settings, the CLI, and MirroredStrategy."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from memotion_tf import cli
+from memotion_tf.experiments import reproduce, train_once
+from memotion_tf.training.strategy import get_strategy
+from tests import fixtures
+
+TINY = ["epochs=1", "batch_size=16", "image_size=32", "max_length=24"]
+
+
+@pytest.fixture(scope="module")
+def uor_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("runs") / "uor")
+    results, markdown = reproduce("uor", data_dir=fixtures.memotion_dir(), out_dir=out, seeds=2,
+                                  systems=["LSTM-T+GMM", "CNN-LSTM-TI"], overrides=TINY, verbose=0)
+    return out, results, markdown
+
+
+def test_results_follow_the_contract(uor_run):
+    out, results, _ = uor_run
+    on_disk = json.load(open(os.path.join(out, "results.json")))
+    assert on_disk == results
+    assert {k: results[k] for k in ("paper", "dataset", "task", "synthetic", "profile")} == {
+        "paper": "uor", "dataset": "memotion7k", "task": "A", "synthetic": False, "profile": "quick"}
+    assert [r["system"] for r in results["rows"]] == ["LSTM-T+GMM", "CNN-LSTM-TI"]
+    for row in results["rows"]:
+        assert row["seeds"] == [0, 1]
+        assert row["config"].endswith(".toml")
+        for metric in ("macro_f1", "accuracy"):
+            summary = row["metrics"][metric]
+            assert len(summary["runs"]) == 2
+            assert summary["min"] <= summary["mean"] <= summary["max"]
+            assert summary["mean"] == pytest.approx(np.mean(summary["runs"]))
+        assert "test_macro_f1" in row["paper"]
+        saved = row["saved_model"]
+        assert os.path.exists(os.path.join(saved, "saved_model.pb"))
+        folder = os.path.dirname(saved)
+        assert os.path.getsize(os.path.join(folder, "confusion_matrix.png")) > 1000
+        assert os.path.getsize(os.path.join(folder, "training_curves.png")) > 1000
+
+
+def test_markdown_puts_ours_beside_the_paper(uor_run):
+    out, _, markdown = uor_run
+    assert open(os.path.join(out, "results.md")).read() == markdown
+    line = next(l for l in markdown.splitlines() if l.startswith("| CNN-LSTM-TI"))
+    assert "0.329" in line and "0.729" in line and "±" in line
+
+
+def test_evaluate_from_saved_model_alone_equals_training_metrics(uor_run, capsys):
+    _, results, _ = uor_run
+    for row in results["rows"]:
+        record = json.load(open(os.path.join(os.path.dirname(row["saved_model"]), "runs", "seed_0.json")))
+        report = cli._cmd_evaluate(type("Args", (), {
+            "saved_model": row["saved_model"], "data_dir": fixtures.memotion_dir(), "split": "val",
+            "batch_size": 32})())
+        assert report["metrics"]["macro_f1"] == pytest.approx(record["metrics"]["macro_f1"], abs=1e-9)
+        assert report["metrics"]["accuracy"] == pytest.approx(record["metrics"]["accuracy"], abs=1e-9)
+
+
+def test_second_run_reuses_finished_seeds(uor_run, caplog):
+    out, results, _ = uor_run
+    caplog.set_level("INFO", logger="memotion_tf")
+    again, _ = reproduce("uor", data_dir=fixtures.memotion_dir(), out_dir=out, seeds=2,
+                         systems=["LSTM-T+GMM"], overrides=TINY, verbose=0)
+    assert "already finished" in caplog.text and "training run" not in caplog.text
+    assert again["rows"][0]["metrics"] == results["rows"][0]["metrics"]
+
+
+def test_unknown_system_is_an_error():
+    from memotion_tf.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown system"):
+        reproduce("uor", data_dir=fixtures.memotion_dir(), systems=["LSTM-X"])
+
+
+def test_mirrored_strategy_over_two_logical_cpus_trains():
+    strategy = get_strategy(logical_cpus=2)
+    assert isinstance(strategy, tf.distribute.MirroredStrategy)
+    assert strategy.num_replicas_in_sync == 2
+    from memotion_tf import config as config_lib
+    from memotion_tf.experiments import config_files
+
+    config = config_lib.load_config(config_files("uor")[5], "quick", TINY + ["epochs=2"])
+    model, _, history, probabilities = train_once(config, fixtures.memotion_data(), seed=0,
+                                                  strategy=strategy, verbose=0)
+    # Keras 3 wraps the tf.Variable; under MirroredStrategy it is mirrored on both devices.
+    assert isinstance(model.trainable_variables[0].value, tf.distribute.DistributedValues)
+    assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
+    assert probabilities.shape == (len(fixtures.memotion_data().val_index), 3)
+
+
+def test_cli_data_synth_and_check(tmp_path, capsys):
+    out = str(tmp_path / "memotion")
+    assert cli.main(["data", "synth", "--dataset", "memotion7k", "--out", out, "--size", "60"]) == 0
+    assert cli.main(["data", "check", "--dataset", "memotion7k", "--data-dir", out]) == 0
+    printed = capsys.readouterr().out
+    assert "56 of 60 memes have a readable image; 4 skipped" in printed
+    assert "class counts: negative" in printed
+
+
+def test_cli_reports_data_errors_without_a_traceback(tmp_path, caplog):
+    (tmp_path / "labels.csv").write_text(",image_name,text_corrected,overall_sentiment\n0,a.jpg,x,great\n")
+    assert cli.main(["data", "check", "--dataset", "memotion7k", "--data-dir", str(tmp_path)]) == 2
+    assert "row 1" in caplog.text and "overall_sentiment" in caplog.text
+
+
+def test_cli_predict_writes_per_row_errors(uor_run, tmp_path):
+    _, results, _ = uor_run
+    saved = results["rows"][1]["saved_model"]  # CNN-LSTM-TI takes text and image
+    frame = fixtures.memotion_data().split("val").head(3)
+    rows = [f"{i},{t},{p}" for i, (t, p) in enumerate(zip(frame["text"], frame["image_path"]))]
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    rows.append("9,some text,broken.jpg")
+    (tmp_path / "memes.csv").write_text("id,text,image\n" + "\n".join(rows) + "\n")
+    output = str(tmp_path / "preds.json")
+    assert cli.main(["predict", "--saved-model", saved, "--input", str(tmp_path / "memes.csv"),
+                     "--output", output]) == 0
+    preds = json.load(open(output))
+    assert [p["error"] == "" for p in preds] == [True, True, True, False]
+    assert "broken.jpg" in preds[3]["error"]
+    assert all(p["label"] in ("negative", "neutral", "positive") for p in preds[:3])
