@@ -145,3 +145,26 @@ def reference_markdown():
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         lines.append(f"| `{f.name}` | `{default!r}` | {f.metadata['doc']} |")
     return "\n".join(lines) + "\n"
+
+
+REFERENCE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "README.md")
+REFERENCE_HEADER = """# Config reference
+
+Generated from `memotion_tf/config.py` by `python -m memotion_tf.config`; a test
+fails when this file is out of date. Config files are TOML: `base = "file.toml"`
+inherits another file, `[profile.quick]` / `[profile.paper]` tables override keys
+per profile, `[model_args]` holds the model's layer sizes and `[paper_metrics]`
+the paper's numbers. On the command line, `--set key=value` (and
+`--set model_args.name=value`) overrides any key.
+
+"""
+
+
+def reference_document():
+    return REFERENCE_HEADER + reference_markdown()
+
+
+if __name__ == "__main__":
+    with open(REFERENCE_PATH, "w") as f:
+        f.write(reference_document())
+    print(f"wrote {REFERENCE_PATH}")

@@ -70,3 +70,9 @@ def test_reference_lists_every_key():
     reference = config_lib.reference_markdown()
     for field in dataclasses.fields(config_lib.ExperimentConfig):
         assert f"| `{field.name}` |" in reference
+
+
+def test_config_reference_is_current():
+    with open(config_lib.REFERENCE_PATH) as f:
+        assert f.read() == config_lib.reference_document(), (
+            "configs/README.md is stale: run `python -m memotion_tf.config`")

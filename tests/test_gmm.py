@@ -21,10 +21,11 @@ def test_output_is_balanced_and_keeps_the_originals():
 
 def test_samples_are_valid_token_ids():
     x, y = _data()
-    x2, _ = gmm_oversample(x, y, vocabulary_size=40, seed=0)  # tighter than the data's range
-    assert x2.dtype == x.dtype
-    assert x2.min() >= 0 and x2.max() <= 39
-    np.testing.assert_array_equal(x2, np.rint(x2))
+    # A vocabulary tighter than the data's range: the Gaussian's tails must be clipped.
+    x2, _ = gmm_oversample(x, y, vocabulary_size=40, seed=0)
+    synthetic = x2[len(x):]
+    assert synthetic.dtype == x.dtype
+    assert synthetic.min() == 0 and synthetic.max() == 39
 
 
 def test_samples_follow_their_class_distribution():

@@ -158,3 +158,9 @@ def test_synthetic_labels_carry_text_and_image_signal(memotion_data):
     assert text > 0.45 and image > 0.45, (text, image)
     assert both > max(text, image), (text, image, both)
     assert memotion_data.class_names == TASK_A_CLASSES
+
+
+def test_byte_order_mark_does_not_hide_the_first_column(tmp_path):
+    (tmp_path / "labels.csv").write_bytes(
+        "\ufeffimage_name,text_corrected,overall_sentiment\na.jpg,x,neutral\n".encode("utf-8"))
+    assert read_memotion7k(str(tmp_path)).frame["image_name"].tolist() == ["a.jpg"]

@@ -53,7 +53,7 @@ def read_csv(path, required_columns, sep=",", header="infer", names=None):
     try:
         frame = pd.read_csv(
             path, sep=sep, dtype=str, keep_default_na=False, header=header, names=names,
-            encoding="utf-8",
+            encoding="utf-8-sig",  # tolerate a byte-order mark before the first column
         )
     except UnicodeDecodeError as e:
         raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=path) from None
