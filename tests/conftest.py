@@ -6,7 +6,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from memotion_tf.training.strategy import split_cpu  # noqa: E402
 
@@ -16,7 +15,6 @@ split_cpu(2)
 def pytest_addoption(parser):
     parser.addoption("--run-large", action="store_true", help="run tests marked large")
 
-
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--run-large"):
         return
@@ -25,13 +23,11 @@ def pytest_collection_modifyitems(config, items):
         if "large" in item.keywords:
             item.add_marker(skip)
 
-
 @pytest.fixture(scope="session")
 def memotion_dir():
     from tests import fixtures
 
     return fixtures.memotion_dir()
-
 
 @pytest.fixture(scope="session")
 def memotion_data():

@@ -68,6 +68,26 @@ def read_csv(path, required_columns, sep=",", header="infer", names=None):
     return frame
 
 
+def read_json_array(path, expected="a JSON array"):
+    """Read a UTF-8 JSON file whose top level must be an array."""
+    import json
+
+    path = os.fspath(path)
+    refuse_pickle(path)
+    if not os.path.isfile(path):
+        raise DataError("file not found", file=path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = json.load(f)
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=path) from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}", file=path) from None
+    if not isinstance(entries, list):
+        raise DataError(f"expected {expected}, found a JSON {type(entries).__name__}", file=path)
+    return entries
+
+
 def resolve_inside(folder, name, file, row, column):
     """Join `folder` and `name`, refusing names that escape `folder`."""
     if not name:
