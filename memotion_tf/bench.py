@@ -3,7 +3,9 @@
 1. Input pipeline: images/s of the full training pipeline (read, decode,
    resize, vectorise text, batch) as a ratio to decode+resize alone, on the
    same files in the same run.
-2. Peak memory (RSS) of one training epoch at 1x and 4x the number of memes,
+2. RandAugment (CN-HIT-MI.T): images/s of ours and of keras.layers.RandAugment
+   on the same images in the same run.
+3. Peak memory (RSS) of one training epoch at 1x and 4x the number of memes,
    each in a fresh process: the pipeline streams images from disk, so 4x the
    memes should cost about the same memory.
 """
@@ -17,9 +19,13 @@ import tempfile
 import time
 
 
-def _interleaved_throughput(datasets, count, repeats=3):
+def interleaved_throughput(datasets, count, repeats=3, warmup=False):
     """Best images/s of each dataset over `repeats` rounds, alternating between
-    them so both see the same file cache and machine load."""
+    them so both see the same file cache and machine load. `warmup` adds one
+    untimed pass of each first (e.g. to instantiate every `Case` branch)."""
+    for ds in datasets if warmup else ():
+        for _ in ds:
+            pass
     best = [0.0] * len(datasets)
     for _ in range(repeats):
         for i, ds in enumerate(datasets):
@@ -51,7 +57,7 @@ def pipeline_ratio(data_dir, image_size=128, batch_size=32):
     )
     full = meme_dataset(frame, modalities=("text", "image"), batch_size=batch_size, num_classes=3,
                         vectorizer=vectorizer, image_size=image_size)
-    alone, ours = _interleaved_throughput([decode_only, full], len(frame))
+    alone, ours = interleaved_throughput([decode_only, full], len(frame))
     return {"memes": len(frame), "decode_resize_images_per_s": alone,
             "pipeline_images_per_s": ours, "ratio": ours / alone}
 
@@ -101,6 +107,10 @@ def main(argv=None):
         print(f"  1x ({m1['memes']:5d} memes)  {m1['peak_rss_mib']:8.1f} MiB")
         print(f"  4x ({m4['memes']:5d} memes)  {m4['peak_rss_mib']:8.1f} MiB")
         print(f"  ratio 4x / 1x            {m4['peak_rss_mib'] / m1['peak_rss_mib']:8.2f}")
+    from memotion_tf import bench_randaugment
+
+    print("RandAugment, ours vs keras.layers.RandAugment (same images, same run):")
+    bench_randaugment.main()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""Clean/raw consistency loss of CN-HIT-MI.T (section 3.2, equations 1-5).
+
+The paper cleans only the training text (`preprocessing.cleaning`), so the
+test text stays noisy. To keep the model's prediction the same on both, one
+model F is applied to the cleaned text x_c and the raw text x_d of the same
+meme:
+
+    O_c = F(x_c),  O_d = F(x_d)
+    loss = CE(O_c, y) + weight * KL(O_c || O_d)
+
+with weight 1 in the paper. The paper writes `Loss_kl(O_c, O_d)` without the
+argument order; we read it as KL(clean || raw), the cleaned view being the
+target distribution. Both views carry gradients, as both are outputs of the
+model in equation 5. Each term is the mean over the batch.
+
+Inputs are probabilities `[batch, K]` (softmax outputs) unless
+`from_logits=True`. Combine the KL term with TSA by adding
+`weight * kl_consistency(...)` to `losses.tsa.tsa_cross_entropy(...)`, as the
+paper's best BERT system (BERT+TSA+KL) does.
+
+Reference: Li et al., "CN-HIT-MI.T at SemEval-2020 Task 8: Memotion Analysis
+Based on BERT", 2020.
+"""
+
+import tensorflow as tf
+
+from memotion_tf.losses.common import class_indices, log_probabilities, num_classes_of
+
+
+def kl_divergence(p, q, from_logits=False):
+    """Per-example KL(p || q) = sum_k p_k (log p_k - log q_k), float32 `[batch]`.
+
+    Identical inputs give exactly 0: both logs go through the same ops, so
+    their difference is 0 term by term. A zero p_k contributes 0.
+    """
+    p, log_p = log_probabilities(p, from_logits)
+    _, log_q = log_probabilities(q, from_logits)
+    return tf.reduce_sum(p * (log_p - log_q), axis=-1)
+
+
+def kl_consistency(p_clean, p_raw, from_logits=False):
+    """Mean over the batch of KL(p_clean || p_raw), a float32 scalar (equation 3)."""
+    return tf.reduce_mean(kl_divergence(p_clean, p_raw, from_logits))
+
+
+def clean_raw_kl_loss(y_true, p_clean, p_raw, weight=1.0, from_logits=False):
+    """CE(p_clean, y) + weight * KL(p_clean || p_raw), a float32 scalar (equation 5).
+
+    Args:
+        y_true: integer labels `[batch]`/`[batch, 1]` or one-hot `[batch, K]`.
+        p_clean: model output on the cleaned text `[batch, K]`.
+        p_raw: the same model's output on the raw text `[batch, K]`.
+        weight: factor of the KL term (paper: 1).
+        from_logits: whether the outputs are logits instead of probabilities.
+
+    Example:
+    >>> p = tf.constant([[0.7, 0.2, 0.1]])
+    >>> float(clean_raw_kl_loss([0], p, p))  # -log 0.7: the KL term is 0
+    0.35667497
+    """
+    num_classes = num_classes_of(p_clean)
+    _, log_probs = log_probabilities(p_clean, from_logits)
+    labels = class_indices(y_true, num_classes)
+    cross_entropy = -tf.reduce_mean(tf.gather(log_probs, labels, axis=1, batch_dims=1))
+    return cross_entropy + weight * kl_consistency(p_clean, p_raw, from_logits)
