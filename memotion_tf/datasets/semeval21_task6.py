@@ -126,6 +126,19 @@ def split_file(data_dir, split):
     return os.path.join(data_dir, folder, name)
 
 
+def check_label_list(labels, where, file, row):
+    """`labels` must be a list of exact technique names; else a DataError at `row`."""
+    if not isinstance(labels, list):
+        raise DataError(
+            f"{where}labels must be a list of technique names, found {type(labels).__name__}",
+            file=file, row=row, column="labels",
+        )
+    for name in labels:
+        if not isinstance(name, str) or name not in _TECHNIQUE_INDEX:
+            raise DataError(where + unknown_technique_message(name), file=file, row=row, column="labels")
+    return labels
+
+
 def _load_json_array(path):
     return read_json_array(path, expected="a JSON array of memes")
 
@@ -178,17 +191,7 @@ def read_semeval21_task6(data_dir, split="train", require_labels=True):
         for key in REQUIRED_KEYS[1:]:
             if key not in entry and not (key == "labels" and not require_labels):
                 raise DataError(f"{where}missing key {key!r}", file=json_file, row=row, column=key)
-        labels = entry.get("labels", [])
-        if not isinstance(labels, list):
-            raise DataError(
-                f"{where}labels must be a list of technique names, found {type(labels).__name__}",
-                file=json_file, row=row, column="labels",
-            )
-        for name in labels:
-            if not isinstance(name, str) or name not in _TECHNIQUE_INDEX:
-                raise DataError(
-                    where + unknown_technique_message(name), file=json_file, row=row, column="labels"
-                )
+        labels = check_label_list(entry.get("labels", []), where, json_file, row)
         for key in ("text", "image"):
             if not isinstance(entry[key], str):
                 raise DataError(

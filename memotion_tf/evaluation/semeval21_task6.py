@@ -25,7 +25,7 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from memotion_tf.datasets.common import DataError, read_json_array
-from memotion_tf.datasets.semeval21_task6 import TECHNIQUES, unknown_technique_message
+from memotion_tf.datasets.semeval21_task6 import TECHNIQUES, check_label_list, unknown_technique_message
 from memotion_tf.io import atomic_write_json
 
 OFFICIAL_ZERO_DIVISION = 1
@@ -171,15 +171,7 @@ def check_predictions(path, gold_ids):
             raise DataError(f"{where}duplicate id", file=path, row=row, column="id")
         if meme_id not in gold_set:
             raise DataError(f"{where}id is not in the gold set", file=path, row=row, column="id")
-        labels = entry["labels"]
-        if not isinstance(labels, list):
-            raise DataError(
-                f"{where}labels must be a list of technique names, found {type(labels).__name__}",
-                file=path, row=row, column="labels",
-            )
-        for name in labels:
-            if not isinstance(name, str) or name not in TECHNIQUES:
-                raise DataError(where + unknown_technique_message(name), file=path, row=row, column="labels")
+        labels = check_label_list(entry["labels"], where, path, row)
         out[meme_id] = labels
     absent = [i for i in gold_ids if i not in out]
     if absent:
