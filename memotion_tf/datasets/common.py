@@ -150,7 +150,7 @@ def check_images(frame, path_column="image_path", row_column="row", workers=8, p
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for i, problem in enumerate(pool.map(_image_problem, paths)):
             problems.append(problem)
-            if bar and (i + 1) % 64 == 0 or bar and i + 1 == len(paths):
+            if bar and ((i + 1) % 64 == 0 or i + 1 == len(paths)):
                 bar.update(i + 1)
     bad = [p is not None for p in problems]
     skipped = [

@@ -86,6 +86,11 @@ def read_memotion7k(data_dir, task="A", text_field="text_corrected"):
 
     out = {"row": [], "image_name": [], "image_path": [], "text": []}
     labels = {c: [] for c in label_columns(task)}
+    # Label value -> index, per column: task A's 3-class merge, else the level's position.
+    allowed_values = {
+        column: _SENTIMENT_TO_A if task == "A" else {v: j for j, v in enumerate(LEVELS[column])}
+        for column in TASK_COLUMNS[task]
+    }
     for i, record in enumerate(raw[needed].itertuples(index=False, name=None), start=1):
         name, text, *values = (v.strip() if isinstance(v, str) else v for v in record)
         out["row"].append(i)
@@ -93,10 +98,7 @@ def read_memotion7k(data_dir, task="A", text_field="text_corrected"):
         out["image_path"].append(resolve_inside(images_dir, name, labels_file, i, "image_name"))
         out["text"].append(text)
         for column, value in zip(TASK_COLUMNS[task], values):
-            if task == "A":
-                allowed = _SENTIMENT_TO_A
-            else:
-                allowed = {v: j for j, v in enumerate(LEVELS[column])}
+            allowed = allowed_values[column]
             if value not in allowed:
                 raise DataError(
                     f"unknown label {value!r}; expected one of {list(allowed)}",
