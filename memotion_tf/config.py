@@ -48,6 +48,20 @@ class ExperimentConfig:
     gmm: bool = _field(False, "Oversample minority classes with a Gaussian mixture (UoR Algorithm 2).")
     gmm_components: int = _field(1, "Mixture components per minority class.")
     gmm_covariance: str = _field("full", "`covariance_type` of sklearn's GaussianMixture.")
+    preset: str = _field("", "Pretrained keras-hub preset of the text backbone (`bert_base_en_uncased`, "
+                         "`roberta_base_en`, ...), `all_minilm_l6_v2` for the embedded offline BERT, "
+                         "or empty for a randomly initialised backbone sized by `model_args`.")
+    image_weights: str = _field("", "`weights=` of keras.applications image backbones: `imagenet`, or empty for random init.")
+    loss: str = _field("categorical_crossentropy", "Training loss: `categorical_crossentropy`, `tsa` (Training "
+                       "Signal Annealing), `tsa_kl` (TSA plus the clean/raw KL term), `binary_crossentropy`, ...")
+    loss_args: dict = _field({}, "Keyword arguments of the loss, e.g. `schedule = \"log\"` for TSA.")
+    lr_schedule: str = _field("constant", "Learning-rate schedule: `constant`, or `warmup_cosine` (linear warm-up, then cosine annealing).")
+    warmup_fraction: float = _field(0.1, "Fraction of the training steps spent warming up (`warmup_cosine`).")
+    augment: str = _field("", "Image augmentation inside tf.data: empty, or `randaugment`.")
+    augment_args: dict = _field({}, "Keyword arguments of the augmentation, e.g. `num_ops`, `magnitude` for RandAugment.")
+    folds: int = _field(0, "k-fold cross-validation: 0 uses the single stratified hold-out; k > 1 reports the mean over folds (one run per fold and seed).")
+    protocol: dict = _field({}, "Paper-specific protocol settings that no other key covers (ensemble size, "
+                            "label ratio, prompt templates, ...); each paper's configs document theirs.")
     synthetic_size: int = _field(6992, "Memes in the embedded synthetic data set when no DATA_DIR is given.")
     logical_cpus: int = _field(0, "Split the CPU into this many logical devices (0: off) to exercise MirroredStrategy.")
     paper_metrics: dict = _field({}, "The paper's reported numbers for this row, printed beside ours.")
