@@ -6,6 +6,10 @@ Every exported model has one `serving_default` signature:
     image: tf.string [batch]   encoded image bytes, JPEG/PNG/BMP/GIF (ignored by text-only models)
     -> probabilities: float32 [batch, classes], label: tf.string [batch]
 
+Multi-label models (`multi_label=True`) also return `predicted`: int32
+[batch, classes], 1 where the probability reaches the threshold, and `label`
+joins the predicted names with " | " (technique names contain commas).
+
 The vectoriser and image decoder inside are the ones training used. The
 SavedModel folder also holds `assets.extra/memotion_tf.json` (dataset, task,
 class names, split), which `memotion-tf evaluate` reads.
@@ -24,13 +28,28 @@ METADATA_FILE = os.path.join("assets.extra", "memotion_tf.json")
 SIGNATURE = "serving_default"
 
 
+TEXT_INPUTS = ("token_ids", "padding_mask", "segment_ids")
+LABEL_SEPARATOR = " | "
+
+
 def model_modalities(model):
     names = set(model.input.keys()) if isinstance(model.input, dict) else set()
-    return tuple(m for m, key in (("text", "token_ids"), ("image", "image")) if key in names)
+    modalities = []
+    if names & set(TEXT_INPUTS):
+        modalities.append("text")
+    if "image" in names:
+        modalities.append("image")
+    return tuple(modalities)
 
 
-def export_classifier(model, path, *, class_names, metadata, vectorizer=None, image_size=None):
-    """Write `model` with its preprocessing as a SavedModel at `path`, atomically."""
+def export_classifier(model, path, *, class_names, metadata, vectorizer=None, image_size=None,
+                      multi_label=False, threshold=0.5):
+    """Write `model` with its preprocessing as a SavedModel at `path`, atomically.
+
+    `vectorizer` is the text preprocessing training used: a `SequenceVectorizer`
+    or a keras-hub preprocessor."""
+    from memotion_tf.input_pipeline import text_inputs
+
     modalities = model_modalities(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -42,13 +61,18 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
     def serve(text, image):
         features = {}
         if "text" in modalities:
-            features["token_ids"] = vectorizer(text)
+            features.update(text_inputs(vectorizer, text))
         if "image" in modalities:
             features["image"] = tf.map_fn(
                 lambda b: decode_image(b, image_size), image, fn_output_signature=image_spec
             )
         probabilities = model(features, training=False)
-        return {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, -1))}
+        if not multi_label:
+            return {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, -1))}
+        predicted = tf.cast(probabilities >= threshold, tf.int32)
+        chosen = tf.ragged.boolean_mask(tf.broadcast_to(names, tf.shape(probabilities)), predicted > 0)
+        label = tf.strings.reduce_join(chosen, axis=-1, separator=LABEL_SEPARATOR)
+        return {"probabilities": probabilities, "predicted": predicted, "label": label}
 
     archive.add_endpoint(
         SIGNATURE,
@@ -61,7 +85,8 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
     with atomic_directory(path) as tmp:
         archive.write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
-        meta = dict(metadata, class_names=list(class_names), modalities=list(modalities))
+        meta = dict(metadata, class_names=list(class_names), modalities=list(modalities),
+                    multi_label=multi_label, threshold=threshold if multi_label else None)
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2)
     return path

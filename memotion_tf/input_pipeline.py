@@ -16,18 +16,35 @@ from memotion_tf.preprocessing.image import load_image
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def text_inputs(vectorizer, text):
+    """Model inputs for a batch of raw strings: `{"token_ids"}` from a
+    `SequenceVectorizer`, or the dict a keras-hub preprocessor returns
+    (`token_ids`, `padding_mask`, `segment_ids`)."""
+    out = vectorizer(text)
+    return dict(out) if isinstance(out, dict) else {"token_ids": out}
+
+
 def _one_hot(labels, num_classes):
     return keras.utils.to_categorical(np.asarray(labels, dtype="int64"), num_classes).astype("float32")
 
 
 def meme_dataset(frame, *, modalities, batch_size, num_classes=None, vectorizer=None,
-                 image_size=128, label_column="label", shuffle_seed=None):
-    """Batches of ({"token_ids", "image"}, one-hot label) for the given modalities.
+                 image_size=128, label_column="label", targets=None, shuffle_seed=None,
+                 image_map=None):
+    """Batches of ({"token_ids", ..., "image"}, target) for the given modalities.
 
-    With `num_classes=None` the dataset carries features only (for predict).
+    The target is the one-hot `label_column`, or `targets` ([rows, classes],
+    e.g. multi-hot labels) when given. With neither `num_classes` nor `targets`
+    the dataset carries features only (for predict). `image_map`, if given, is
+    applied to each decoded image before batching (augmentation).
     """
     columns = {"text": frame["text"].astype(str).to_numpy(), "image_path": frame["image_path"].to_numpy()}
-    if num_classes is not None:
+    if targets is not None:
+        targets = np.asarray(targets, dtype="float32")
+        if len(targets) != len(frame):
+            raise ValueError(f"{len(targets)} targets for {len(frame)} rows")
+        ds = tf.data.Dataset.from_tensor_slices((columns, targets))
+    elif num_classes is not None:
         ds = tf.data.Dataset.from_tensor_slices((columns, _one_hot(frame[label_column], num_classes)))
     else:
         ds = tf.data.Dataset.from_tensor_slices((columns,))
@@ -38,12 +55,14 @@ def meme_dataset(frame, *, modalities, batch_size, num_classes=None, vectorizer=
         out = {"text": features["text"]}
         if "image" in modalities:
             out["image"] = load_image(features["image_path"], image_size)
+            if image_map is not None:
+                out["image"] = image_map(out["image"])
         return (out, *label)
 
     def vectorise(features, *label):
         out = {}
         if "text" in modalities:
-            out["token_ids"] = vectorizer(features["text"])
+            out.update(text_inputs(vectorizer, features["text"]))
         if "image" in modalities:
             out["image"] = features["image"]
         return (out, *label) if label else out

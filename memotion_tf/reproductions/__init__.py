@@ -1,0 +1,1 @@
+"""One module per paper whose protocol the shared runner in `memotion_tf.experiments` does not cover."""
