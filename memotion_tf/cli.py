@@ -62,9 +62,10 @@ def _cmd_evaluate(args):
 
     serve, meta, _ = load_exported(args.saved_model)
     config = ExperimentConfig(dataset=meta["dataset"], task=meta["task"], text_field=meta["text_field"],
-                              val_fraction=meta["val_fraction"], split_seed=meta["split_seed"])
+                              val_fraction=meta["val_fraction"], split_seed=meta["split_seed"],
+                              folds=meta.get("folds", 0))
     data = experiments.prepare_data(config, args.data_dir)
-    frame = data.split(args.split)
+    frame = data.split(args.split, meta.get("fold", 0))
     uses_image = "image" in meta["modalities"]
     predictions = []
     for chunk in _batches(frame, args.batch_size):

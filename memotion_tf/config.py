@@ -51,6 +51,7 @@ class ExperimentConfig:
     preset: str = _field("", "Pretrained keras-hub preset of the text backbone (`bert_base_en_uncased`, "
                          "`roberta_base_en`, ...), `all_minilm_l6_v2` for the embedded offline BERT, "
                          "or empty for a randomly initialised backbone sized by `model_args`.")
+    text_cleaning: bool = _field(False, "Train on CN-HIT-MI.T's cleaned text (section 4.2); evaluation and serving always see the raw text.")
     image_weights: str = _field("", "`weights=` of keras.applications image backbones: `imagenet`, or empty for random init.")
     loss: str = _field("categorical_crossentropy", "Training loss: `categorical_crossentropy`, `tsa` (Training "
                        "Signal Annealing), `tsa_kl` (TSA plus the clean/raw KL term), `binary_crossentropy`, ...")

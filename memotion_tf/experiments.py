@@ -16,7 +16,7 @@ import re
 import sys
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from memotion_tf import config as config_lib
 from memotion_tf.datasets import memotion7k
@@ -47,6 +47,25 @@ PAPERS = {
             "trial and test sets, which are not part of the 7k download).",
             "Conv1D-T's layers and the fusion head's width are not given in the paper; "
             "see the configs' `notes` for what we chose.",
+        ],
+    },
+    "cnhit": {
+        "title": "CN-HIT-MI.T at SemEval-2020 Task 8 (Li et al., 2020), Table 2: Memotion task A",
+        "configs": [
+            "cnhit/hfm.toml", "cnhit/tfnet.toml", "cnhit/tfnet_tsa.toml", "cnhit/resnet.toml",
+            "cnhit/bert.toml", "cnhit/resnet_tsa_ra.toml", "cnhit/bert_tsa_kl.toml",
+        ],
+        "paper_columns": [
+            ("dev_macro_f1", "paper Dev-F1"),
+            ("test_macro_f1", "paper Test-F1"),
+        ],
+        "metric_columns": [("macro_f1", "ours macro-F1"), ("accuracy", "ours accuracy")],
+        "notes": [
+            "Ours: macro-F1 and accuracy on the dev fold(s) of a stratified 5-fold split of "
+            "labels.csv (run i: fold i, seed i), with the raw text; the paper's Test-F1 is on the "
+            "official test set, which is not part of the 7k download.",
+            "Text rows train on cleaned text (section 4.2). Row names follow Table 2; "
+            "`BERT+TSA+KL` is the paper's `BERT+TSA+KL+200`.",
         ],
     },
 }
@@ -84,17 +103,17 @@ def ensure_data(config, data_dir=None):
 class PreparedData:
     frame: object  # pandas DataFrame of usable rows
     class_names: tuple
-    train_index: np.ndarray
-    val_index: np.ndarray
+    folds: list  # [(train_index, val_index)]: one hold-out split, or k folds
     skip_report: object
     data_dir: str
     synthetic: bool
 
-    def split(self, name):
+    def split(self, name, fold=0):
+        train_index, val_index = self.folds[fold]
         if name == "train":
-            return self.frame.iloc[self.train_index].reset_index(drop=True)
+            return self.frame.iloc[train_index].reset_index(drop=True)
         if name == "val":
-            return self.frame.iloc[self.val_index].reset_index(drop=True)
+            return self.frame.iloc[val_index].reset_index(drop=True)
         if name == "all":
             return self.frame
         raise ValueError(f"unknown split {name!r}; expected train, val or all")
@@ -109,14 +128,25 @@ def split_indices(labels, val_fraction, split_seed):
     return np.sort(train), np.sort(val)
 
 
+def fold_indices(labels, folds, split_seed):
+    """Stratified k-fold splits (CN-HIT-MI.T: 5 folds, 4:1), fixed by `split_seed`."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split_seed)
+    return [(np.sort(t), np.sort(v)) for t, v in splitter.split(np.zeros(len(labels)), labels)]
+
+
 def prepare_data(config, data_dir, synthetic=False, progress=True):
     """Read, validate and split once; all systems of a table share the result."""
     data = READERS[config.dataset](data_dir, task=config.task, text_field=config.text_field)
     log.info("read %d memes from %s", len(data.frame), data.labels_file)
     frame, report = check_images(data.frame, progress=progress)
     log.info(report.summary())
-    train, val = split_indices(frame["label"].to_numpy(), config.val_fraction, config.split_seed)
-    return PreparedData(frame, data.class_names, train, val, report, data_dir, synthetic)
+    labels = frame["label"].to_numpy()
+    if config.folds > 1:
+        folds = fold_indices(labels, config.folds, config.split_seed)
+        log.info("%d-fold split: %d / %d memes in fold 0", config.folds, len(folds[0][0]), len(folds[0][1]))
+    else:
+        folds = [split_indices(labels, config.val_fraction, config.split_seed)]
+    return PreparedData(frame, data.class_names, folds, report, data_dir, synthetic)
 
 
 def _config_signature(config):
@@ -130,28 +160,98 @@ def slug(system):
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", system)
 
 
-def train_once(config, data, seed, strategy, backup_dir=None, verbose=None):
-    """One seeded run: returns (model, vectorizer, history dict, val probabilities)."""
+def text_preprocessing(config, model_class, train_texts):
+    """The text preprocessing a model class needs: a keras-hub preprocessor for
+    BERT-style models (from `config.preset`), else a `SequenceVectorizer`
+    adapted on the training texts."""
+    from memotion_tf.models.pretrained import text_preprocessor
+    from memotion_tf.preprocessing.text import SequenceVectorizer
+
+    if "text" not in model_class.modalities:
+        return None
+    if getattr(model_class, "text_encoder", "sequence") == "wordpiece":
+        return text_preprocessor(config.preset, sequence_length=config.max_length)
+    vectorizer = SequenceVectorizer(sequence_length=config.max_length)
+    vectorizer.adapt(train_texts)
+    return vectorizer
+
+
+def make_model(config, num_classes, vectorizer):
+    """Build the config's model; call inside the strategy's scope."""
+    from memotion_tf.models import MODELS, build_model
+    from memotion_tf.models.pretrained import text_backbone
+
+    cls = MODELS[config.model]
+    model_args = dict(config.model_args)
+    backbone_args = model_args.pop("backbone", {})
+    extra = {}
+    if getattr(cls, "text_encoder", "sequence") == "wordpiece":
+        extra["backbone"] = text_backbone(
+            config.preset, vocabulary_size=vectorizer.tokenizer.vocabulary_size(), **backbone_args)
+    elif vectorizer is not None:
+        extra["vocabulary_size"] = vectorizer.vocabulary_size
+    if getattr(cls, "image_backbone", False):
+        extra["weights"] = config.image_weights or None
+    return build_model(config.model, num_classes=num_classes, sequence_length=config.max_length,
+                       image_size=config.image_size, **extra, **model_args)
+
+
+LOSSES = ("categorical_crossentropy", "tsa", "clean_raw_kl")
+AUGMENTATIONS = ("", "randaugment")
+
+
+def _augmentation(config):
+    if config.augment == "":
+        return None
+    if config.augment == "randaugment":
+        from memotion_tf.preprocessing.randaugment import rand_augment
+
+        args = dict(config.augment_args)
+        return lambda images, seed: rand_augment(images, seed, **args)
+    raise config_lib.ConfigError(f"{config.config_path}: unknown augment {config.augment!r}; "
+                                 f"expected one of {AUGMENTATIONS}")
+
+
+def train_once(config, data, seed, strategy, fold=0, backup_dir=None, verbose=None):
+    """One seeded run on one fold: returns (model, vectorizer, history dict, val probabilities).
+
+    The loss (`config.loss`): categorical cross-entropy; `tsa`, the same with
+    Training Signal Annealing; or `clean_raw_kl`, equation 5 of CN-HIT-MI.T
+    on a two-view wrapper of the model (cleaned and raw text in one step).
+    With `text_cleaning`, training sees cleaned text; validation always sees
+    the raw text, as the test set and the exported model do.
+    """
     import keras
 
     from memotion_tf.input_pipeline import meme_dataset, token_dataset
-    from memotion_tf.models import MODELS, build_model
-    from memotion_tf.preprocessing.text import SequenceVectorizer
+    from memotion_tf.losses.consistency import CleanRawKLLoss
+    from memotion_tf.losses.tsa import TSALoss, TSAProgress
+    from memotion_tf.models import MODELS
+    from memotion_tf.preprocessing.cleaning import clean_meme_text
     from memotion_tf.resampling.gmm import gmm_oversample
+    from memotion_tf.training.schedules import learning_rate
+    from memotion_tf.training.two_view import clean_view_accuracy, two_view_model
 
+    if config.loss not in LOSSES:
+        raise config_lib.ConfigError(f"{config.config_path}: unknown loss {config.loss!r}; expected one of {LOSSES}")
     keras.utils.set_random_seed(seed)
-    modalities = MODELS[config.model].modalities
+    model_class = MODELS[config.model]
+    modalities = model_class.modalities
     num_classes = len(data.class_names)
-    train, val = data.split("train"), data.split("val")
+    train, val = data.split("train", fold), data.split("val", fold)
     global_batch = config.batch_size * strategy.num_replicas_in_sync
+    two_views = config.loss == "clean_raw_kl"
+    if config.text_cleaning or two_views:
+        train = train.assign(text_raw=train["text"], text=train["text"].astype(str).map(clean_meme_text))
+        changed = int((train["text"] != train["text_raw"].astype(str)).sum())
+        log.info("text cleaning changed %d of %d training texts", changed, len(train))
 
-    vectorizer = None
-    if "text" in modalities:
-        vectorizer = SequenceVectorizer(sequence_length=config.max_length)
-        vectorizer.adapt(train["text"].astype(str))
+    vectorizer = text_preprocessing(config, model_class, train["text"].astype(str))
+    pipeline = dict(modalities=modalities, batch_size=global_batch, num_classes=num_classes,
+                    vectorizer=vectorizer, image_size=config.image_size)
     if config.gmm:
-        if modalities != ("text",):
-            raise ValueError(f"{config.system}: GMM oversampling applies to text-only models")
+        if modalities != ("text",) or vectorizer is None or not hasattr(vectorizer, "vocabulary_size"):
+            raise ValueError(f"{config.system}: GMM oversampling applies to token-sequence text models")
         sequences = vectorizer(np.asarray(train["text"].astype(str))).numpy()
         sequences, labels = gmm_oversample(
             sequences, train["label"].to_numpy(), vectorizer.vocabulary_size,
@@ -162,36 +262,44 @@ def train_once(config, data, seed, strategy, backup_dir=None, verbose=None):
         train_ds = token_dataset(sequences, labels, num_classes=num_classes,
                                  batch_size=global_batch, shuffle_seed=seed)
     else:
-        train_ds = meme_dataset(train, modalities=modalities, batch_size=global_batch,
-                                num_classes=num_classes, vectorizer=vectorizer,
-                                image_size=config.image_size, shuffle_seed=seed)
-    val_ds = meme_dataset(val, modalities=modalities, batch_size=global_batch,
-                          num_classes=num_classes, vectorizer=vectorizer, image_size=config.image_size)
+        train_ds = meme_dataset(train, **pipeline, shuffle_seed=seed, augment=_augmentation(config),
+                                augment_seed=seed, raw_text_column="text_raw" if two_views else None)
+    # Validation: raw text (both views of a two-view model get the raw text).
+    val_ds = meme_dataset(val, **pipeline, raw_text_column="text" if two_views else None)
+    steps_per_epoch = int(train_ds.cardinality())
+    total_steps = steps_per_epoch * config.epochs
 
     with strategy.scope():
-        model = build_model(
-            config.model, num_classes=num_classes,
-            vocabulary_size=vectorizer.vocabulary_size if vectorizer else None,
-            sequence_length=config.max_length, image_size=config.image_size, **config.model_args,
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
-            loss="categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        model = make_model(config, num_classes, vectorizer)
+        optimizer = keras.optimizers.Adam(
+            learning_rate(config.lr_schedule, config.learning_rate, total_steps, config.warmup_fraction))
+        if two_views:
+            trainer = two_view_model(model)
+            loss = CleanRawKLLoss(**config.loss_args)
+            metrics = [clean_view_accuracy(num_classes)]
+        else:
+            trainer = model
+            loss = TSALoss(**config.loss_args) if config.loss == "tsa" else config.loss
+            metrics = ["accuracy"]
+        trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     callbacks = []
     if backup_dir:
         callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True))
+    if getattr(loss, "anneal", isinstance(loss, TSALoss)):
+        callbacks.append(TSAProgress(total_steps=total_steps))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
-    probabilities = model.predict(val_ds.map(lambda x, y: x), verbose=0)
+    history = trainer.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                          callbacks=callbacks, verbose=verbose, shuffle=False)
+    eval_ds = meme_dataset(val, **pipeline)
+    probabilities = model.predict(eval_ds.map(lambda x, y: x), verbose=0)
     return model, vectorizer, dict(history.history), probabilities
 
 
 def run_system(config, data, out_dir, strategy, seeds=None, verbose=None):
-    """Train `seeds` runs of one system, export the first, plot, and return its results row."""
+    """Train `seeds` runs of one system, export the first, plot, and return its results row.
+
+    With k folds, run i trains on fold i mod k with seed i."""
     from memotion_tf.evaluation.metrics import classification_metrics, confusion, summarize_runs
     from memotion_tf.evaluation.plots import plot_confusion, plot_curves
     from memotion_tf.export import export_classifier
@@ -200,10 +308,10 @@ def run_system(config, data, out_dir, strategy, seeds=None, verbose=None):
     system_dir = os.path.join(out_dir, slug(config.system))
     saved_model = os.path.join(system_dir, "saved_model")
     signature = _config_signature(config)
-    y_val = data.split("val")["label"].to_numpy()
     num_classes = len(data.class_names)
     runs = []
     for seed in seeds:
+        fold = seed % len(data.folds)
         record_path = os.path.join(system_dir, "runs", f"seed_{seed}.json")
         if os.path.exists(record_path):
             with open(record_path) as f:
@@ -212,34 +320,37 @@ def run_system(config, data, out_dir, strategy, seeds=None, verbose=None):
                 log.info("%s seed %d: already finished, reusing %s", config.system, seed, record_path)
                 runs.append(record)
                 continue
-        log.info("%s: training run with seed %d (%d epochs)", config.system, seed, config.epochs)
+        log.info("%s: training run with seed %d on fold %d (%d epochs)", config.system, seed, fold,
+                 config.epochs)
         backup = os.path.join(system_dir, "backup", f"seed_{seed}")
         model, vectorizer, history, probabilities = train_once(
-            config, data, seed, strategy, backup_dir=backup, verbose=verbose)
+            config, data, seed, strategy, fold=fold, backup_dir=backup, verbose=verbose)
         predictions = probabilities.argmax(-1)
+        y_val = data.split("val", fold)["label"].to_numpy()
         metrics = classification_metrics(y_val, predictions, num_classes)
         log.info("%s seed %d: %s", config.system, seed,
                  ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         if seed == seeds[0]:
             export_classifier(
                 model, saved_model, class_names=data.class_names, vectorizer=vectorizer,
-                image_size=config.image_size,
+                image_size=config.image_size if "image" in model_inputs(model) else None,
                 metadata={
                     "paper": config.paper, "system": config.system, "dataset": config.dataset,
                     "task": config.task, "text_field": config.text_field,
                     "val_fraction": config.val_fraction, "split_seed": config.split_seed,
-                    "seed": seed, "val_metrics": metrics,
+                    "folds": config.folds, "fold": fold, "seed": seed, "val_metrics": metrics,
                 },
             )
             log.info("%s: exported SavedModel to %s", config.system, saved_model)
-        record = {"seed": seed, "config": signature, "metrics": metrics, "history": history,
-                  "val_predictions": predictions.tolist()}
+        record = {"seed": seed, "fold": fold, "config": signature, "metrics": metrics,
+                  "history": history, "val_predictions": predictions.tolist()}
         atomic_write_json(record_path, record)
         runs.append(record)
 
     first = runs[0]
+    y_first = data.split("val", first.get("fold", 0))["label"].to_numpy()
     plot_confusion(
-        confusion(y_val, np.asarray(first["val_predictions"]), num_classes), data.class_names,
+        confusion(y_first, np.asarray(first["val_predictions"]), num_classes), data.class_names,
         f"{config.system} (seed {first['seed']}, validation)",
         os.path.join(system_dir, "confusion_matrix.png"),
     )
@@ -250,11 +361,16 @@ def run_system(config, data, out_dir, strategy, seeds=None, verbose=None):
         "system": config.system,
         "config": config.config_path,
         "seeds": [r["seed"] for r in runs],
+        "folds": [r.get("fold", 0) for r in runs],
         "metrics": {m: summarize_runs([r["metrics"][m] for r in runs]) for m in metric_names},
         "paper": dict(config.paper_metrics),
         "saved_model": os.path.relpath(saved_model),
         "notes": config.notes,
     }
+
+
+def model_inputs(model):
+    return set(model.input.keys()) if isinstance(model.input, dict) else set()
 
 
 def results_document(paper, configs, rows, synthetic, profile):
@@ -290,3 +406,27 @@ def reproduce(paper, profile="quick", data_dir=None, out_dir=None, seeds=None, s
                                 spec["title"], spec["notes"])
     write_results(out_dir, results, markdown)
     return results, markdown
+
+
+def pipeline_main(paper, description, argv=None):
+    """The command line of `pipelines/<paper>.py` (and `make reproduce-<paper>`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--profile", default="quick", choices=list(config_lib.PROFILES))
+    parser.add_argument("--data-dir", help="dataset folder in its official layout; default: embedded synthetic data")
+    parser.add_argument("--out", default=os.path.join("runs", paper))
+    parser.add_argument("--seeds", type=int, help="runs per system (overrides the profile)")
+    parser.add_argument("--systems", nargs="*", help="only these rows, by their Table names")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key for every row, e.g. --set epochs=3")
+    parser.add_argument("--logical-cpus", type=int, help="split the CPU into N devices for MirroredStrategy")
+    args = parser.parse_args(argv)
+    setup_logging()
+    _, markdown = reproduce(paper, profile=args.profile, data_dir=args.data_dir, out_dir=args.out,
+                            seeds=args.seeds, systems=args.systems, logical_cpus=args.logical_cpus,
+                            overrides=args.set)
+    print()
+    print(markdown)
+    print(f"results: {os.path.join(args.out, 'results.json')} and results.md; "
+          f"plots and SavedModels under {args.out}/<system>/")

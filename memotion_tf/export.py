@@ -93,7 +93,13 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
 
 
 def load_exported(path):
-    """(serving function, metadata) of an exported SavedModel."""
+    """(serving function, metadata) of an exported SavedModel.
+
+    keras-hub's WordPiece and BPE tokenisers run TensorFlow Text ops, so a
+    SavedModel of a BERT-style model needs `import tensorflow_text` before
+    `tf.saved_model.load` (a TensorFlow library, not project code)."""
+    import tensorflow_text  # noqa: F401  (registers the tokenisers' ops)
+
     loaded = tf.saved_model.load(path)
     with open(os.path.join(path, METADATA_FILE)) as f:
         meta = json.load(f)

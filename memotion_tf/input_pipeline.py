@@ -30,15 +30,27 @@ def _one_hot(labels, num_classes):
 
 def meme_dataset(frame, *, modalities, batch_size, num_classes=None, vectorizer=None,
                  image_size=128, label_column="label", targets=None, shuffle_seed=None,
-                 image_map=None):
+                 augment=None, augment_seed=0, raw_text_column=None):
     """Batches of ({"token_ids", ..., "image"}, target) for the given modalities.
 
-    The target is the one-hot `label_column`, or `targets` ([rows, classes],
-    e.g. multi-hot labels) when given. With neither `num_classes` nor `targets`
-    the dataset carries features only (for predict). `image_map`, if given, is
-    applied to each decoded image before batching (augmentation).
+    Args:
+        frame: rows with `text` and `image_path` (and the label column).
+        modalities: ("text",), ("image",) or both.
+        batch_size: the global batch size.
+        num_classes: one-hot targets from `label_column`; None (and no
+            `targets`) gives features only, for predict.
+        vectorizer: a `SequenceVectorizer` or a keras-hub preprocessor.
+        targets: [rows, classes] targets (e.g. multi-hot) instead of one-hot labels.
+        shuffle_seed: shuffle the rows every epoch with this seed.
+        augment: `fn(images, seed) -> images` on each batch of decoded images
+            (e.g. `rand_augment`); `seed` is a fresh stateless [2] seed per
+            batch and epoch, drawn from `augment_seed`.
+        raw_text_column: also vectorise this column, as inputs prefixed
+            `raw_` (the second view of CN-HIT-MI.T's KL loss).
     """
     columns = {"text": frame["text"].astype(str).to_numpy(), "image_path": frame["image_path"].to_numpy()}
+    if raw_text_column:
+        columns["raw_text"] = frame[raw_text_column].astype(str).to_numpy()
     if targets is not None:
         targets = np.asarray(targets, dtype="float32")
         if len(targets) != len(frame):
@@ -52,23 +64,34 @@ def meme_dataset(frame, *, modalities, batch_size, num_classes=None, vectorizer=
         ds = ds.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
 
     def decode(features, *label):
-        out = {"text": features["text"]}
+        out = {key: features[key] for key in ("text", "raw_text") if key in features}
         if "image" in modalities:
             out["image"] = load_image(features["image_path"], image_size)
-            if image_map is not None:
-                out["image"] = image_map(out["image"])
         return (out, *label)
 
     def vectorise(features, *label):
         out = {}
         if "text" in modalities:
             out.update(text_inputs(vectorizer, features["text"]))
+            if "raw_text" in features:
+                out.update({f"raw_{k}": v for k, v in text_inputs(vectorizer, features["raw_text"]).items()})
         if "image" in modalities:
             out["image"] = features["image"]
         return (out, *label) if label else out
 
     ds = ds.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size)
+    if augment is not None and "image" in modalities:
+        # One stateless seed per batch (new each epoch); the augmentation
+        # derives one per image from it, so every image gets its own ops.
+        seeds = tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True).batch(2)
+
+        def augment_batch(batch, seed):
+            features, *label = batch
+            features = dict(features, image=augment(features["image"], seed))
+            return (features, *label)
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(augment_batch, num_parallel_calls=AUTOTUNE)
     ds = ds.map(vectorise, num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 

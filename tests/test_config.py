@@ -3,8 +3,8 @@ import dataclasses
 import pytest
 
 from memotion_tf import config as config_lib
-from memotion_tf.experiments import PAPERS, config_files
-from memotion_tf.models import MODELS, build_model
+from memotion_tf.experiments import PAPERS, config_files, make_model, text_preprocessing
+from memotion_tf.models import MODELS
 
 
 @pytest.mark.parametrize("paper", sorted(PAPERS))
@@ -15,8 +15,11 @@ def test_every_experiment_loads_and_builds(paper, profile):
         config = config_lib.load_config(path, profile)
         assert config.paper == paper and config.system and config.model in MODELS
         assert config.paper_metrics, f"{path} must carry the paper's numbers"
-        model = build_model(config.model, num_classes=3, vocabulary_size=50, sequence_length=config.max_length,
-                            image_size=config.image_size, **config.model_args)
+        # Pretrained weights cannot be downloaded here: the same architecture, random init
+        # (a tiny BERT stands in for a named text preset).
+        config = config.replace(preset="", image_weights="")
+        vectorizer = text_preprocessing(config, MODELS[config.model], ["a few words", "more words"])
+        model = make_model(config, 3, vectorizer)
         assert model.count_params() > 0
         systems.append(config.system)
     assert len(systems) == len(set(systems))
@@ -76,3 +79,17 @@ def test_config_reference_is_current():
     with open(config_lib.REFERENCE_PATH) as f:
         assert f.read() == config_lib.reference_document(), (
             "configs/README.md is stale: run `python -m memotion_tf.config`")
+
+
+def test_cnhit_rows_and_profiles():
+    quick = {c.system: c for c in (config_lib.load_config(p, "quick") for p in config_files("cnhit"))}
+    paper = {c.system: c for c in (config_lib.load_config(p, "paper") for p in config_files("cnhit"))}
+    assert list(paper) == ["HFM", "TFNet", "TFNet+TSA", "ResNet", "BERT", "ResNet+TSA+RA", "BERT+TSA+KL"]
+    for config in paper.values():
+        assert config.learning_rate == 2e-5 and config.lr_schedule == "warmup_cosine"
+        assert config.folds == 5 and config.preset == "bert_base_en_uncased"
+    assert paper["ResNet"].model_args["depth"] == 101 and paper["ResNet"].image_weights == "imagenet"
+    assert paper["ResNet+TSA+RA"].augment_args == {"num_ops": 14, "magnitude": 11}
+    assert paper["BERT+TSA+KL"].loss == "clean_raw_kl" and paper["TFNet+TSA"].loss == "tsa"
+    assert quick["BERT"].preset == "all_minilm_l6_v2" and quick["ResNet"].model_args["depth"] == 50
+    assert "depth" not in quick["BERT"].model_args

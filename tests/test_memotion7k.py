@@ -148,7 +148,7 @@ def test_synthetic_labels_carry_text_and_image_signal(memotion_data):
     words = CountVectorizer().fit_transform(frame["text"]).toarray()
     colours = np.stack([tf.reduce_mean(load_image(p, 32), axis=(0, 1)).numpy() for p in frame["image_path"]])
     y = frame["label"].to_numpy()
-    tr, va = memotion_data.train_index, memotion_data.val_index
+    tr, va = memotion_data.folds[0]
 
     def score(x):
         clf = LogisticRegression(max_iter=2000, class_weight="balanced").fit(x[tr], y[tr])

@@ -93,7 +93,7 @@ def test_mirrored_strategy_over_two_logical_cpus_trains():
     # Keras 3 wraps the tf.Variable; under MirroredStrategy it is mirrored on both devices.
     assert isinstance(model.trainable_variables[0].value, tf.distribute.DistributedValues)
     assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
-    assert probabilities.shape == (len(fixtures.memotion_data().val_index), 3)
+    assert probabilities.shape == (len(fixtures.memotion_data().split("val")), 3)
 
 
 def test_cli_data_synth_and_check(tmp_path, capsys):

@@ -22,9 +22,11 @@ Reference: Li et al., "CN-HIT-MI.T at SemEval-2020 Task 8: Memotion Analysis
 Based on BERT", 2020.
 """
 
+import keras
 import tensorflow as tf
 
 from memotion_tf.losses.common import class_indices, log_probabilities, num_classes_of
+from memotion_tf.losses.tsa import TSALoss, tsa_per_example
 
 
 def kl_divergence(p, q, from_logits=False):
@@ -63,3 +65,43 @@ def clean_raw_kl_loss(y_true, p_clean, p_raw, weight=1.0, from_logits=False):
     labels = class_indices(y_true, num_classes)
     cross_entropy = -tf.reduce_mean(tf.gather(log_probs, labels, axis=1, batch_dims=1))
     return cross_entropy + weight * kl_consistency(p_clean, p_raw, from_logits)
+
+
+@keras.saving.register_keras_serializable(package="memotion_tf")
+class CleanRawKLLoss(TSALoss):
+    """Equation 5 for `model.compile`, on a two-view model's concatenated output.
+
+    `y_pred` is `[batch, 2K]`: the classifier's probabilities on the cleaned
+    text, then on the raw text of the same memes (see
+    `memotion_tf.training.two_view.two_view_model`). The loss is
+
+        CE_TSA(p_clean, y) + weight * KL(p_clean || p_raw)
+
+    where CE_TSA is `TSALoss` (masked and normalised by the number kept; its
+    `progress` is moved by the `TSAProgress` callback) when `schedule` is
+    set, and the plain mean cross-entropy when `schedule=None`.
+
+    Args:
+        schedule: TSA schedule ("linear", "exp", "log") or None for no TSA.
+        weight: factor of the KL term (paper: 1).
+        progress: a shared TSA progress variable, as for `TSALoss`.
+    """
+
+    def __init__(self, schedule="linear", weight=1.0, progress=None, name="clean_raw_kl_loss", **kwargs):
+        super().__init__(schedule=schedule or "linear", progress=progress, name=name, **kwargs)
+        self.anneal = schedule is not None
+        self.weight = weight
+
+    def call(self, y_true, y_pred):
+        num_classes = tf.shape(y_true)[-1]
+        p_clean, p_raw = y_pred[:, :num_classes], y_pred[:, num_classes:]
+        if self.anneal:
+            cross_entropy = super().call(y_true, p_clean)
+        else:
+            cross_entropy, _ = tsa_per_example(y_true, p_clean, 1.0, from_logits=self.from_logits)
+        return cross_entropy + self.weight * kl_divergence(p_clean, p_raw, self.from_logits)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(schedule=self.schedule if self.anneal else None, weight=self.weight)
+        return config

@@ -185,7 +185,7 @@ class TSAProgress(keras.callbacks.Callback):
         if self._targets:
             return
         found = [loss.progress for loss in tf.nest.flatten(getattr(self.model, "loss", None))
-                 if isinstance(loss, TSALoss)]
+                 if isinstance(loss, TSALoss) and getattr(loss, "anneal", True)]
         if not found:
             raise ValueError("TSAProgress found no TSALoss in model.loss; pass progress=")
         self._targets = found
