@@ -61,6 +61,13 @@ def _cmd_evaluate(args):
     from memotion_tf.export import load_exported
 
     serve, meta, _ = load_exported(args.saved_model)
+    if meta.get("dataset") == "danmu":
+        from memotion_tf.reproductions.bilimeme import evaluate_saved_model
+
+        split = "test" if args.split == "val" and meta.get("evaluation_split") == "test" else args.split
+        report = evaluate_saved_model(args.saved_model, args.data_dir, split, args.batch_size)
+        print(json.dumps(report, indent=2))
+        return report
     config = ExperimentConfig(dataset=meta["dataset"], task=meta["task"], text_field=meta["text_field"],
                               val_fraction=meta["val_fraction"], split_seed=meta["split_seed"],
                               folds=meta.get("folds", 0))
@@ -98,6 +105,13 @@ def _predict_inputs(path):
     return rows
 
 
+def _jieba_segmenter(meta):
+    from memotion_tf.reproductions.bilimeme import segment_texts
+
+    stopwords = meta.get("stopwords", "stopwords-iso")
+    return lambda text: segment_texts([text], stopwords=stopwords)[0]
+
+
 def _cmd_predict(args):
     import numpy as np
     import pandas as pd
@@ -108,8 +122,12 @@ def _cmd_predict(args):
 
     serve, meta, _ = load_exported(args.saved_model)
     uses_image = "image" in meta["modalities"]
+    # BiliMemeNet: jieba cannot run inside the SavedModel, so the text is segmented here.
+    segment = _jieba_segmenter(meta) if meta.get("text_input") == "jieba" else None
     results = []
     for meme_id, text, image_path in _predict_inputs(args.input):
+        if segment is not None:
+            text = segment(text)
         row = {"id": meme_id, "label": "", "error": ""}
         data = b""
         if uses_image:
@@ -137,6 +155,16 @@ def _cmd_data(args):
     from memotion_tf.config import ExperimentConfig
     from memotion_tf.datasets.common import check_images
 
+    if args.dataset == "danmu":
+        from memotion_tf.datasets.danmu import write_synthetic_danmu
+        from memotion_tf.reproductions.bilimeme import check_danmu
+
+        if args.data_command == "synth":
+            write_synthetic_danmu(args.out, size=args.size, seed=args.seed)
+            print(f"wrote {args.size} synthetic bullet chats (danmu.csv and train/val/test.csv) to {args.out}")
+        else:
+            print(check_danmu(args.data_dir))
+        return
     if args.dataset not in experiments.READERS:
         raise SystemExit(f"dataset {args.dataset!r} is not implemented yet; available: "
                          f"{sorted(experiments.READERS)}")
@@ -171,7 +199,8 @@ def build_parser():
     evaluate = sub.add_parser("evaluate", help="metrics from an exported SavedModel alone")
     evaluate.add_argument("--saved-model", required=True)
     evaluate.add_argument("--data-dir", required=True)
-    evaluate.add_argument("--split", default="val", choices=["val", "train", "all"])
+    evaluate.add_argument("--split", default="val", choices=["val", "train", "test", "all"],
+                          help="danmu SavedModels are evaluated on test when val is left as the default")
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.set_defaults(func=_cmd_evaluate)
 
