@@ -251,7 +251,7 @@ def train_once(config, data, seed, strategy, fold=0, backup_dir=None, verbose=No
                     vectorizer=vectorizer, image_size=config.image_size)
     if config.gmm:
         if modalities != ("text",) or vectorizer is None or not hasattr(vectorizer, "vocabulary_size"):
-            raise ValueError(f"{config.system}: GMM oversampling applies to token-sequence text models")
+            raise ValueError(f"{config.system}: GMM oversampling applies to text-only token-sequence models")
         sequences = vectorizer(np.asarray(train["text"].astype(str))).numpy()
         sequences, labels = gmm_oversample(
             sequences, train["label"].to_numpy(), vectorizer.vocabulary_size,
