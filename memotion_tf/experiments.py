@@ -149,7 +149,7 @@ def prepare_data(config, data_dir, synthetic=False, progress=True):
     return PreparedData(frame, data.class_names, folds, report, data_dir, synthetic)
 
 
-def _config_signature(config):
+def config_signature(config):
     keep = dataclasses.asdict(config)
     for key in ("paper_metrics", "notes", "config_path", "seeds", "logical_cpus"):
         keep.pop(key)
@@ -164,12 +164,13 @@ def text_preprocessing(config, model_class, train_texts):
     """The text preprocessing a model class needs: a keras-hub preprocessor for
     BERT-style models (from `config.preset`), else a `SequenceVectorizer`
     adapted on the training texts."""
+    from memotion_tf.models import uses_wordpiece
     from memotion_tf.models.pretrained import text_preprocessor
     from memotion_tf.preprocessing.text import SequenceVectorizer
 
     if "text" not in model_class.modalities:
         return None
-    if getattr(model_class, "text_encoder", "sequence") == "wordpiece":
+    if uses_wordpiece(model_class):
         return text_preprocessor(config.preset, sequence_length=config.max_length)
     vectorizer = SequenceVectorizer(sequence_length=config.max_length)
     vectorizer.adapt(train_texts)
@@ -178,19 +179,19 @@ def text_preprocessing(config, model_class, train_texts):
 
 def make_model(config, num_classes, vectorizer):
     """Build the config's model; call inside the strategy's scope."""
-    from memotion_tf.models import MODELS, build_model
+    from memotion_tf.models import MODELS, build_model, uses_image_backbone, uses_wordpiece
     from memotion_tf.models.pretrained import text_backbone
 
     cls = MODELS[config.model]
     model_args = dict(config.model_args)
     backbone_args = model_args.pop("backbone", {})
     extra = {}
-    if getattr(cls, "text_encoder", "sequence") == "wordpiece":
+    if uses_wordpiece(cls):
         extra["backbone"] = text_backbone(
             config.preset, vocabulary_size=vectorizer.tokenizer.vocabulary_size(), **backbone_args)
     elif vectorizer is not None:
         extra["vocabulary_size"] = vectorizer.vocabulary_size
-    if getattr(cls, "image_backbone", False):
+    if uses_image_backbone(cls):
         extra["weights"] = config.image_weights or None
     return build_model(config.model, num_classes=num_classes, sequence_length=config.max_length,
                        image_size=config.image_size, **extra, **model_args)
@@ -291,7 +292,8 @@ def train_once(config, data, seed, strategy, fold=0, backup_dir=None, verbose=No
         verbose = 1 if sys.stdout.isatty() else 2
     history = trainer.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                           callbacks=callbacks, verbose=verbose, shuffle=False)
-    eval_ds = meme_dataset(val, **pipeline)
+    # The two-view validation set carries a second text view that the classifier alone does not take.
+    eval_ds = meme_dataset(val, **pipeline) if two_views else val_ds
     probabilities = model.predict(eval_ds.map(lambda x, y: x), verbose=0)
     return model, vectorizer, dict(history.history), probabilities
 
@@ -302,12 +304,12 @@ def run_system(config, data, out_dir, strategy, seeds=None, verbose=None):
     With k folds, run i trains on fold i mod k with seed i."""
     from memotion_tf.evaluation.metrics import classification_metrics, confusion, summarize_runs
     from memotion_tf.evaluation.plots import plot_confusion, plot_curves
-    from memotion_tf.export import export_classifier
+    from memotion_tf.export import export_classifier, model_modalities
 
     seeds = list(range(config.seeds if seeds is None else seeds))
     system_dir = os.path.join(out_dir, slug(config.system))
     saved_model = os.path.join(system_dir, "saved_model")
-    signature = _config_signature(config)
+    signature = config_signature(config)
     num_classes = len(data.class_names)
     runs = []
     for seed in seeds:
@@ -333,7 +335,7 @@ def run_system(config, data, out_dir, strategy, seeds=None, verbose=None):
         if seed == seeds[0]:
             export_classifier(
                 model, saved_model, class_names=data.class_names, vectorizer=vectorizer,
-                image_size=config.image_size if "image" in model_inputs(model) else None,
+                image_size=config.image_size if "image" in model_modalities(model) else None,
                 metadata={
                     "paper": config.paper, "system": config.system, "dataset": config.dataset,
                     "task": config.task, "text_field": config.text_field,
@@ -367,10 +369,6 @@ def run_system(config, data, out_dir, strategy, seeds=None, verbose=None):
         "saved_model": os.path.relpath(saved_model),
         "notes": config.notes,
     }
-
-
-def model_inputs(model):
-    return set(model.input.keys()) if isinstance(model.input, dict) else set()
 
 
 def results_document(paper, configs, rows, synthetic, profile):
@@ -408,13 +406,19 @@ def reproduce(paper, profile="quick", data_dir=None, out_dir=None, seeds=None, s
     return results, markdown
 
 
-def pipeline_main(paper, description, argv=None):
-    """The command line of `pipelines/<paper>.py` (and `make reproduce-<paper>`)."""
-    import argparse
+def pipeline_main(paper, description, argv=None, run=None, data_dir_help=None):
+    """The command line of `pipelines/<paper>.py` (and `make reproduce-<paper>`).
 
+    `run` is the paper's `reproduce(profile=, data_dir=, out_dir=, seeds=, systems=,
+    overrides=, logical_cpus=)`; by default the shared runner's for `paper`."""
+    import argparse
+    import functools
+
+    run = run or functools.partial(reproduce, paper)
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--profile", default="quick", choices=list(config_lib.PROFILES))
-    parser.add_argument("--data-dir", help="dataset folder in its official layout; default: embedded synthetic data")
+    parser.add_argument("--data-dir", help=data_dir_help or
+                        "dataset folder in its official layout; default: embedded synthetic data")
     parser.add_argument("--out", default=os.path.join("runs", paper))
     parser.add_argument("--seeds", type=int, help="runs per system (overrides the profile)")
     parser.add_argument("--systems", nargs="*", help="only these rows, by their Table names")
@@ -423,9 +427,8 @@ def pipeline_main(paper, description, argv=None):
     parser.add_argument("--logical-cpus", type=int, help="split the CPU into N devices for MirroredStrategy")
     args = parser.parse_args(argv)
     setup_logging()
-    _, markdown = reproduce(paper, profile=args.profile, data_dir=args.data_dir, out_dir=args.out,
-                            seeds=args.seeds, systems=args.systems, logical_cpus=args.logical_cpus,
-                            overrides=args.set)
+    _, markdown = run(profile=args.profile, data_dir=args.data_dir, out_dir=args.out, seeds=args.seeds,
+                      systems=args.systems, logical_cpus=args.logical_cpus, overrides=args.set)
     print()
     print(markdown)
     print(f"results: {os.path.join(args.out, 'results.json')} and results.md; "

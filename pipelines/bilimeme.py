@@ -40,36 +40,15 @@ The steps, each a function of `memotion_tf`:
    (`reproductions.bilimeme.segment_texts`), since jieba cannot run inside a SavedModel.
 """
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from memotion_tf.experiments import setup_logging  # noqa: E402
+from memotion_tf.experiments import pipeline_main  # noqa: E402
 from memotion_tf.reproductions.bilimeme import reproduce  # noqa: E402
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--profile", default="quick", choices=["quick", "paper"])
-    parser.add_argument("--data-dir", help="danmu.csv (or its folder) or the processed split's folder; "
-                                           "default: embedded synthetic data")
-    parser.add_argument("--out", default="runs/bilimeme")
-    parser.add_argument("--seeds", type=int, help="runs per system (overrides the profile)")
-    parser.add_argument("--systems", nargs="*", help='only these rows, e.g. "Linear baseline" "Prompt tuning"')
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key for every row, e.g. --set epochs=3")
-    parser.add_argument("--logical-cpus", type=int, help="split the CPU into N devices for MirroredStrategy")
-    args = parser.parse_args(argv)
-    setup_logging()
-    _, markdown = reproduce(profile=args.profile, data_dir=args.data_dir, out_dir=args.out, seeds=args.seeds,
-                            systems=args.systems, overrides=args.set, logical_cpus=args.logical_cpus)
-    print()
-    print(markdown)
-    print(f"results: {os.path.join(args.out, 'results.json')} and results.md; "
-          f"plots and SavedModels under {args.out}/<system>/")
-
-
 if __name__ == "__main__":
-    main()
+    pipeline_main("bilimeme", __doc__.split("\n")[1], run=reproduce,
+                  data_dir_help="danmu.csv (or its folder) or the processed split's folder; "
+                                "default: embedded synthetic data")

@@ -18,12 +18,15 @@ def _save(fig, path):
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def plot_confusion(matrix, class_names, title, path):
-    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+def plot_confusion(matrix, class_names, title, path, xticks_rotation=0):
+    """Counts per (true, predicted) class; `xticks_rotation` slants long class names."""
+    fig, ax = plt.subplots(figsize=(5.4, 4.8) if xticks_rotation else (4.6, 4.0))
     ConfusionMatrixDisplay(matrix, display_labels=list(class_names)).plot(
-        ax=ax, cmap="Blues", colorbar=False, values_format="d"
+        ax=ax, cmap="Blues", colorbar=False, values_format="d", xticks_rotation=xticks_rotation
     )
-    ax.set_title(title, fontsize=10)
+    if xticks_rotation:
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    ax.set_title(title, fontsize=9 if xticks_rotation else 10)
     _save(fig, path)
 
 

@@ -3,12 +3,29 @@
 from memotion_tf.io import atomic_write_json, atomic_write_text
 
 
-def _fmt(summary):
+def format_summary(summary):
+    """"mean" for one run, else "mean ± std [min, max]"; "-" when missing."""
     if summary is None:
         return "-"
     if len(summary["runs"]) == 1:
         return f"{summary['mean']:.3f}"
     return f"{summary['mean']:.3f} ± {summary['std']:.3f} [{summary['min']:.3f}, {summary['max']:.3f}]"
+
+
+def results_table(rows, paper_columns, metric_columns):
+    """Markdown table lines: system | the paper's numbers | ours | runs."""
+    header = ["System"] + [label for _, label in paper_columns] + [label for _, label in metric_columns] + ["runs"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["system"]]
+        cells += [
+            f"{row['paper'][key]:.3f}" if isinstance(row["paper"].get(key), (int, float)) else "-"
+            for key, _ in paper_columns
+        ]
+        cells += [format_summary(row["metrics"].get(key)) for key, _ in metric_columns]
+        cells.append(str(len(row["seeds"])))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def results_markdown(results, paper_columns, metric_columns, title, notes=()):
@@ -25,18 +42,7 @@ def results_markdown(results, paper_columns, metric_columns, title, notes=()):
             "not how the systems compare on Memotion.**"
         )
     lines.append("")
-    header = ["System"] + [label for _, label in paper_columns] + [label for _, label in metric_columns] + ["runs"]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    for row in results["rows"]:
-        cells = [row["system"]]
-        cells += [
-            f"{row['paper'][key]:.3f}" if isinstance(row["paper"].get(key), (int, float)) else "-"
-            for key, _ in paper_columns
-        ]
-        cells += [_fmt(row["metrics"].get(key)) for key, _ in metric_columns]
-        cells.append(str(len(row["seeds"])))
-        lines.append("| " + " | ".join(cells) + " |")
+    lines.extend(results_table(results["rows"], paper_columns, metric_columns))
     lines.append("")
     lines.extend(notes)
     return "\n".join(lines).rstrip() + "\n"

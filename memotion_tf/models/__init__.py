@@ -21,6 +21,17 @@ MODELS = {
 }
 
 
+def uses_wordpiece(cls):
+    """Whether a model class takes a keras-hub backbone and its WordPiece preprocessor
+    (class attribute `text_encoder = "wordpiece"`) rather than token-id sequences."""
+    return getattr(cls, "text_encoder", "sequence") == "wordpiece"
+
+
+def uses_image_backbone(cls):
+    """Whether a model class builds a `keras.applications` backbone that takes `weights`."""
+    return getattr(cls, "image_backbone", False)
+
+
 def build_model(name, *, num_classes, vocabulary_size=None, sequence_length=None,
                 image_size=None, backbone=None, weights=None, **model_args):
     """Instantiate a registered model with the data-dependent pieces it needs:
@@ -32,12 +43,12 @@ def build_model(name, *, num_classes, vocabulary_size=None, sequence_length=None
     cls = MODELS[name]
     kwargs = dict(model_args, num_classes=num_classes)
     if "text" in cls.modalities:
-        if getattr(cls, "text_encoder", "sequence") == "wordpiece":
+        if uses_wordpiece(cls):
             kwargs.update(backbone=backbone)
         else:
             kwargs.update(vocabulary_size=vocabulary_size, sequence_length=sequence_length)
     if "image" in cls.modalities:
         kwargs.update(image_size=image_size)
-        if getattr(cls, "image_backbone", False):
+        if uses_image_backbone(cls):
             kwargs.update(weights=weights)
     return cls(**kwargs)

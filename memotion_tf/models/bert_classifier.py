@@ -26,8 +26,23 @@ def backbone_inputs(backbone):
             for name, tensor in backbone.input.items()}
 
 
+class TextBackboneModel(keras.Model):
+    """Base of the functional models built around a keras-hub text backbone
+    (keras-hub's `Task` pattern): the backbone is a constructor argument, saved
+    in `get_config` as `keras.layers.serialize(backbone)` and rebuilt here."""
+
+    modalities = ("text",)
+    text_encoder = "wordpiece"
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="memotion_tf")
-class BertClassifier(keras.Model):
+class BertClassifier(TextBackboneModel):
     """Backbone -> [CLS] -> dropout -> softmax.
 
     Args:
@@ -42,9 +57,6 @@ class BertClassifier(keras.Model):
     Reference: Devlin et al., "BERT", 2018; Li et al., "CN-HIT-MI.T at
     SemEval-2020 Task 8", 2020.
     """
-
-    modalities = ("text",)
-    text_encoder = "wordpiece"
 
     def __init__(self, backbone, num_classes=3, dropout=0.1, **kwargs):
         # === Layers ===
@@ -63,9 +75,3 @@ class BertClassifier(keras.Model):
         return {"name": self.name, "trainable": self.trainable,
                 "backbone": keras.layers.serialize(self.backbone),
                 "num_classes": self.num_classes, "dropout": self.dropout}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)

@@ -27,7 +27,7 @@ Simplified relative to Cai et al. (and written in the README):
 
 import keras
 
-from memotion_tf.models.bert_classifier import backbone_inputs
+from memotion_tf.models.bert_classifier import TextBackboneModel, backbone_inputs
 from memotion_tf.models.resnet import resnet_feature_map
 
 
@@ -138,7 +138,7 @@ class ModalityFusion(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="memotion_tf")
-class HierarchicalFusionModel(keras.Model):
+class HierarchicalFusionModel(TextBackboneModel):
     """HFM: text, image-region and image-attribute features fused in three stages.
 
     Args:
@@ -155,7 +155,6 @@ class HierarchicalFusionModel(keras.Model):
     """
 
     modalities = ("text", "image")
-    text_encoder = "wordpiece"
     image_backbone = True
 
     def __init__(self, backbone, num_classes=3, image_size=224, depth=101, weights=None,
@@ -217,10 +216,3 @@ class HierarchicalFusionModel(keras.Model):
                 "image_size": self.image_size, "depth": self.depth,
                 "hidden_units": self.hidden_units, "num_attributes": self.num_attributes,
                 "dropout": self.dropout, "bn_momentum": self.bn_momentum}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)
-

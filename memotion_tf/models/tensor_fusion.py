@@ -16,7 +16,7 @@ network has `fusion_units`-wide layers (128 in TFN's sentiment setup).
 
 import keras
 
-from memotion_tf.models.bert_classifier import backbone_inputs, pooled_text
+from memotion_tf.models.bert_classifier import TextBackboneModel, backbone_inputs, pooled_text
 from memotion_tf.models.resnet import resnet_feature_map
 
 
@@ -36,7 +36,7 @@ class TensorFusionLayer(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="memotion_tf")
-class TensorFusionNetwork(keras.Model):
+class TensorFusionNetwork(TextBackboneModel):
     """TFNet: BERT and ResNet subnetworks joined by a tensor fusion layer.
 
     Args:
@@ -52,7 +52,6 @@ class TensorFusionNetwork(keras.Model):
     """
 
     modalities = ("text", "image")
-    text_encoder = "wordpiece"
     image_backbone = True
 
     def __init__(self, backbone, num_classes=3, image_size=224, depth=101, weights=None,
@@ -90,9 +89,3 @@ class TensorFusionNetwork(keras.Model):
                 "image_size": self.image_size, "depth": self.depth, "text_units": self.text_units,
                 "image_units": self.image_units, "fusion_units": self.fusion_units,
                 "dropout": self.dropout, "bn_momentum": self.bn_momentum}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)

@@ -54,8 +54,9 @@ import pandas as pd
 from memotion_tf import config as config_lib
 from memotion_tf.datasets import danmu
 from memotion_tf.datasets.common import DataError
-from memotion_tf.experiments import CONFIG_DIR, ROOT, _config_signature, slug, synthetic_dir
-from memotion_tf.io import atomic_write_json, atomic_write_text
+from memotion_tf.experiments import CONFIG_DIR, ROOT, config_signature, slug, synthetic_dir
+from memotion_tf.evaluation.report import results_table, write_results
+from memotion_tf.io import atomic_write_json
 
 log = logging.getLogger("memotion_tf")
 
@@ -481,30 +482,6 @@ def _fill_validation(history, every):
     return out
 
 
-def plot_confusion(matrix, class_names, title, path):
-    """`evaluation.plots.plot_confusion` with slanted column labels: the
-    category names are longer than that plot's labels fit."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    from memotion_tf.io import atomic_write_bytes
-
-    fig, ax = plt.subplots(figsize=(5.4, 4.8))
-    ConfusionMatrixDisplay(matrix, display_labels=list(class_names)).plot(
-        ax=ax, cmap="Blues", colorbar=False, values_format="d", xticks_rotation=35)
-    plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-    ax.set_title(title, fontsize=9)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def _metadata(config, data, seed, metrics):
     return {
         "paper": config.paper, "system": config.system, "dataset": DATASET, "task": config.task,
@@ -518,7 +495,7 @@ def _metadata(config, data, seed, metrics):
 def run_row(config, data, out_dir, strategy, seeds=None, verbose=0, vocabulary_texts=()):
     """Train/score `seeds` runs of one row, export the first, plot, return its results row."""
     from memotion_tf.evaluation.metrics import classification_metrics, confusion, summarize_runs
-    from memotion_tf.evaluation.plots import plot_curves
+    from memotion_tf.evaluation.plots import plot_confusion, plot_curves
     from memotion_tf.export import export_classifier
     from memotion_tf.models.prompt_lm import export_prompt_scorer
 
@@ -528,7 +505,7 @@ def run_row(config, data, out_dir, strategy, seeds=None, verbose=0, vocabulary_t
     seeds = list(range(config.seeds if seeds is None else seeds))
     system_dir = os.path.join(out_dir, slug(config.system))
     saved_model = os.path.join(system_dir, "saved_model")
-    signature = {"config": _config_signature(config), "data": data.signature()}
+    signature = {"config": config_signature(config), "data": data.signature()}
     if prompt:
         class_names, test = danmu.MAIN_CATEGORIES, data.main["test"]
     else:
@@ -570,7 +547,7 @@ def run_row(config, data, out_dir, strategy, seeds=None, verbose=0, vocabulary_t
     truth = "top-1 gold main category" if prompt else "gold"
     plot_confusion(confusion(y_test, np.asarray(first["test_predictions"]), len(class_names)), class_names,
                    f"{config.system} (seed {first['seed']}, test; rows: {truth})",
-                   os.path.join(system_dir, "confusion_matrix.png"))
+                   os.path.join(system_dir, "confusion_matrix.png"), xticks_rotation=35)
     every = int(protocol(config).get("validation_freq", 1))
     histories = [_fill_validation(r["history"], every) for r in runs if r["history"]]
     if histories:
@@ -594,14 +571,6 @@ def run_row(config, data, out_dir, strategy, seeds=None, verbose=0, vocabulary_t
 # --------------------------------------------------------------------------
 
 
-def _fmt(summary):
-    if summary is None:
-        return "-"
-    if len(summary["runs"]) == 1:
-        return f"{summary['mean']:.3f}"
-    return f"{summary['mean']:.3f} ± {summary['std']:.3f} [{summary['min']:.3f}, {summary['max']:.3f}]"
-
-
 def results_markdown(results, notes=NOTES):
     data = "synthetic (embedded) data" if results["synthetic"] else "real data"
     lines = [f"# {TITLE}", "",
@@ -610,16 +579,7 @@ def results_markdown(results, notes=NOTES):
         lines.append("**These numbers come from synthetic bullet chats: they show the machinery works, "
                      "not how the systems compare on Bilibili.**")
     lines.append("")
-    header = ["System"] + [label for _, label in PAPER_COLUMNS] + [label for _, label in METRIC_COLUMNS] + ["runs"]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    for row in results["rows"]:
-        cells = [row["system"]]
-        cells += [f"{row['paper'][k]:.3f}" if isinstance(row["paper"].get(k), (int, float)) else "-"
-                  for k, _ in PAPER_COLUMNS]
-        cells += [_fmt(row["metrics"].get(k)) for k, _ in METRIC_COLUMNS]
-        cells.append(str(len(row["seeds"])))
-        lines.append("| " + " | ".join(cells) + " |")
+    lines.extend(results_table(results["rows"], PAPER_COLUMNS, METRIC_COLUMNS))
     lines.append("")
     lines.extend(f"- {n}" for n in notes)
     return "\n".join(lines).rstrip() + "\n"
@@ -671,8 +631,7 @@ def reproduce(profile="quick", data_dir=None, out_dir=None, seeds=None, systems=
     results = {"paper": PAPER, "dataset": DATASET, "task": "six+main", "synthetic": synthetic,
                "profile": profile, "data_form": data.form, "evaluation_split": "test", "rows": rows}
     markdown = results_markdown(results)
-    atomic_write_json(os.path.join(out_dir, "results.json"), results)
-    atomic_write_text(os.path.join(out_dir, "results.md"), markdown)
+    write_results(out_dir, results, markdown)
     return results, markdown
 
 
