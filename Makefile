@@ -1,6 +1,6 @@
 # memotion-tf: every target that needs Python creates .venv on first use, so each
 # works alone on a fresh clone.
-#   make reproduce-uor|reproduce-cnhit|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
+#   make reproduce-uor|reproduce-cnhit|reproduce-1213li|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
 #   make test | make bench | make clean
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 
 PAPER_ARGS = --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS))
 
-.PHONY: reproduce-uor reproduce-cnhit reproduce-bilimeme reproduce-all test bench clean
+.PHONY: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-bilimeme reproduce-all test bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,13 @@ reproduce-uor: $(VENV)/.installed
 reproduce-cnhit: $(VENV)/.installed
 	$(PY) pipelines/cnhit.py $(PAPER_ARGS) --out $(or $(OUT),runs/cnhit)
 
+reproduce-1213li: $(VENV)/.installed
+	$(PY) pipelines/1213li.py $(PAPER_ARGS) --out $(or $(OUT),runs/1213li)
+
 reproduce-bilimeme: $(VENV)/.installed
 	$(PY) pipelines/bilimeme.py $(PAPER_ARGS) --out $(or $(OUT),runs/bilimeme)
 
-reproduce-all: reproduce-uor reproduce-cnhit reproduce-bilimeme
+reproduce-all: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-bilimeme
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -1,7 +1,7 @@
 """The `memotion-tf` command (see ../shared/CONTRACT.md for the fixed surface).
 
     memotion-tf train --config CONFIG [--data-dir D] [--out O] [--profile P] [--set key=value ...]
-    memotion-tf evaluate --saved-model PATH --data-dir D [--split val|train|all]
+    memotion-tf evaluate --saved-model PATH --data-dir D [--split val|dev|train|test|all]
     memotion-tf predict --saved-model PATH --input FILE_OR_DIR --output preds.csv|json
     memotion-tf data synth --dataset NAME --out D [--size N] [--seed S]
     memotion-tf data check --dataset NAME --data-dir D [--task T]
@@ -15,8 +15,29 @@ import sys
 
 from memotion_tf.datasets.common import DataError
 
-DATASETS = ("memotion7k", "mami", "semeval21_task6", "danmu")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
+
+
+# Papers whose protocol the shared single-label runner (`experiments`) does not
+# cover: multi-label targets, official splits, CLIP feature caches, jieba.
+# Each module offers
+#   train_config(path, profile, data_dir, out_dir, overrides) -> (results, markdown)
+#   evaluate_saved_model(saved_model, data_dir, split, batch_size) -> report
+# Its SavedModels carry `paper` in their metadata; the first split listed is
+# the one the paper reports, which `evaluate` uses when --split is not given.
+OWN_RUNNERS = {
+    "1213li": ("memotion_tf.reproductions.team_1213li", ("dev", "train", "test")),
+    "bilimeme": ("memotion_tf.reproductions.bilimeme", ("test", "val", "train", "all")),
+}
+SHARED_RUNNER_SPLITS = ("val", "train", "test", "all")
+SPLIT_ALIASES = {"1213li": {"val": "dev"}}  # SemEval-2021 Task 6 calls its validation split "dev"
+
+
+def _own_runner(paper):
+    import importlib
+
+    module, splits = OWN_RUNNERS[paper]
+    return importlib.import_module(module), splits
 
 
 def _cmd_train(args):
@@ -26,8 +47,13 @@ def _cmd_train(args):
     from memotion_tf.training.strategy import get_strategy
 
     config = config_lib.load_config(args.config, args.profile, args.set or [])
-    strategy = get_strategy(config.logical_cpus)
     out = args.out or os.path.join("runs", config.paper or "train")
+    if config.paper in OWN_RUNNERS:
+        runner, _ = _own_runner(config.paper)
+        _, markdown = runner.train_config(args.config, args.profile, args.data_dir, out, args.set or [])
+        print(markdown)
+        return
+    strategy = get_strategy(config.logical_cpus)
     data_dir, synthetic = experiments.ensure_data(config, args.data_dir)
     data = experiments.prepare_data(config, data_dir, synthetic)
     row = experiments.run_system(config, data, out, strategy)
@@ -61,18 +87,22 @@ def _cmd_evaluate(args):
     from memotion_tf.export import load_exported
 
     serve, meta, _ = load_exported(args.saved_model)
-    if meta.get("dataset") == "danmu":
-        from memotion_tf.reproductions.bilimeme import evaluate_saved_model
-
-        split = "test" if args.split == "val" and meta.get("evaluation_split") == "test" else args.split
-        report = evaluate_saved_model(args.saved_model, args.data_dir, split, args.batch_size)
+    paper = meta.get("paper")
+    splits = OWN_RUNNERS[paper][1] if paper in OWN_RUNNERS else SHARED_RUNNER_SPLITS
+    split = SPLIT_ALIASES.get(paper, {}).get(args.split, args.split) or splits[0]
+    if split not in splits:
+        raise SystemExit(f"{args.saved_model}: a {paper or meta['dataset']} model is evaluated on "
+                         f"--split {' | '.join(splits)}, not {args.split!r}")
+    if paper in OWN_RUNNERS:
+        runner, _ = _own_runner(paper)
+        report = runner.evaluate_saved_model(args.saved_model, args.data_dir, split, args.batch_size)
         print(json.dumps(report, indent=2))
         return report
     config = ExperimentConfig(dataset=meta["dataset"], task=meta["task"], text_field=meta["text_field"],
                               val_fraction=meta["val_fraction"], split_seed=meta["split_seed"],
                               folds=meta.get("folds", 0))
     data = experiments.prepare_data(config, args.data_dir)
-    frame = data.split(args.split, meta.get("fold", 0))
+    frame = data.split(split, meta.get("fold", 0))
     uses_image = "image" in meta["modalities"]
     predictions = []
     for chunk in _batches(frame, args.batch_size):
@@ -80,7 +110,7 @@ def _cmd_evaluate(args):
         out = serve(text=np.asarray(chunk["text"].astype(str), dtype=object), image=np.asarray(images, dtype=object))
         predictions.extend(out["probabilities"].numpy().argmax(-1).tolist())
     metrics = classification_metrics(frame["label"].to_numpy(), predictions, len(meta["class_names"]))
-    report = {"saved_model": args.saved_model, "system": meta.get("system"), "split": args.split,
+    report = {"saved_model": args.saved_model, "system": meta.get("system"), "split": split,
               "examples": len(frame), "metrics": metrics}
     print(json.dumps(report, indent=2))
     return report
@@ -150,38 +180,89 @@ def _cmd_predict(args):
     print(f"wrote {len(results)} predictions to {args.output} ({errors} with an error)")
 
 
-def _cmd_data(args):
-    from memotion_tf import experiments
-    from memotion_tf.config import ExperimentConfig
+def _synth_danmu(out, size, seed):
+    from memotion_tf.datasets.danmu import write_synthetic_danmu
+
+    write_synthetic_danmu(out, size=size, seed=seed)
+    return f"wrote {size} synthetic bullet chats (danmu.csv and train/val/test.csv) to {out}"
+
+
+def _check_danmu(data_dir, task):
+    from memotion_tf.reproductions.bilimeme import check_danmu
+
+    return check_danmu(data_dir)
+
+
+def _synth_semeval21_task6(out, size, seed):
+    """N memes split 687:63:200, as the real corpus is."""
+    from memotion_tf.datasets import semeval21_task6 as s21
+
+    total = sum(s21.REAL_SIZES)
+    train, dev = (round(size * n / total) for n in s21.REAL_SIZES[:2])
+    sizes = (train, dev, size - train - dev)
+    s21.write_synthetic_semeval21_task6(out, sizes=sizes, seed=seed)
+    return f"wrote {size} synthetic semeval21_task6 memes (train/dev/test {sizes}) to {out}"
+
+
+def _check_semeval21_task6(data_dir, task):
+    """Every split: technique names, label counts, unreadable images."""
+    from memotion_tf.datasets import semeval21_task6 as s21
     from memotion_tf.datasets.common import check_images
 
-    if args.dataset == "danmu":
-        from memotion_tf.datasets.danmu import write_synthetic_danmu
-        from memotion_tf.reproductions.bilimeme import check_danmu
+    lines = []
+    for split in s21.SPLITS:
+        data = s21.read_semeval21_task6(data_dir, split)
+        _, report = check_images(data.frame)
+        counts = data.targets.sum(0)
+        lines += [f"{data.json_file}: {len(data.frame)} memes, every technique name valid, "
+                  f"{int(counts.sum())} labels ({counts.sum() / max(len(data.frame), 1):.2f} per meme)",
+                  report.summary(),
+                  "technique counts: " + ", ".join(f"{n} {int(c)}" for n, c in zip(s21.TECHNIQUES, counts))]
+    return "\n".join(lines)
 
-        if args.data_command == "synth":
-            write_synthetic_danmu(args.out, size=args.size, seed=args.seed)
-            print(f"wrote {args.size} synthetic bullet chats (danmu.csv and train/val/test.csv) to {args.out}")
-        else:
-            print(check_danmu(args.data_dir))
-        return
-    if args.dataset not in experiments.READERS:
-        raise SystemExit(f"dataset {args.dataset!r} is not implemented yet; available: "
-                         f"{sorted(experiments.READERS)}")
+
+def _synth_single_label(dataset):
+    def synth(out, size, seed):
+        from memotion_tf import experiments
+
+        experiments.SYNTHESIZERS[dataset](out, size=size, seed=seed)
+        return f"wrote {size} synthetic {dataset} memes to {out}"
+    return synth
+
+
+def _check_single_label(dataset):
+    def check(data_dir, task):
+        from memotion_tf import experiments
+        from memotion_tf.datasets.common import check_images
+
+        text_field = experiments.TEXT_FIELDS[dataset]
+        data = experiments.READERS[dataset](data_dir, task=task, text_field=text_field)
+        _, report = check_images(data.frame)
+        empty = int((data.frame["text"].str.strip() == "").sum())
+        lines = [f"{data.labels_file}: {len(data.frame)} rows, labels valid for task {task}",
+                 report.summary(), f"{empty} memes have an empty `{text_field}`"]
+        if "label" in data.frame:
+            counts = data.frame["label"].value_counts().sort_index()
+            lines.append("class counts: " + ", ".join(f"{data.class_names[i]} {n}" for i, n in counts.items()))
+        return "\n".join(lines)
+    return check
+
+
+# `data synth` and `data check` per dataset: (synth(out, size, seed), check(data_dir, task)),
+# each returning what is printed.
+DATA_TOOLS = {
+    "memotion7k": (_synth_single_label("memotion7k"), _check_single_label("memotion7k")),
+    "semeval21_task6": (_synth_semeval21_task6, _check_semeval21_task6),
+    "danmu": (_synth_danmu, _check_danmu),
+}
+
+
+def _cmd_data(args):
+    synth, check = DATA_TOOLS[args.dataset]
     if args.data_command == "synth":
-        experiments.SYNTHESIZERS[args.dataset](args.out, size=args.size, seed=args.seed)
-        print(f"wrote {args.size} synthetic {args.dataset} memes to {args.out}")
-        return
-    config = ExperimentConfig(dataset=args.dataset, task=args.task)
-    data = experiments.READERS[args.dataset](args.data_dir, task=config.task, text_field=config.text_field)
-    _, report = check_images(data.frame)
-    empty = int((data.frame["text"].str.strip() == "").sum())
-    print(f"{data.labels_file}: {len(data.frame)} rows, labels valid for task {args.task}")
-    print(report.summary())
-    print(f"{empty} memes have an empty `{config.text_field}`")
-    if "label" in data.frame:
-        counts = data.frame["label"].value_counts().sort_index()
-        print("class counts: " + ", ".join(f"{data.class_names[i]} {n}" for i, n in counts.items()))
+        print(synth(args.out, args.size, args.seed))
+    else:
+        print(check(args.data_dir, args.task))
 
 
 def build_parser():
@@ -199,8 +280,9 @@ def build_parser():
     evaluate = sub.add_parser("evaluate", help="metrics from an exported SavedModel alone")
     evaluate.add_argument("--saved-model", required=True)
     evaluate.add_argument("--data-dir", required=True)
-    evaluate.add_argument("--split", default="val", choices=["val", "train", "test", "all"],
-                          help="danmu SavedModels are evaluated on test when val is left as the default")
+    evaluate.add_argument("--split", choices=["val", "dev", "train", "test", "all"],
+                          help="default: the split the model's paper reports (val for UoR and CN-HIT-MI.T, "
+                               "dev for 1213Li, test for BiliMemeNet)")
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.set_defaults(func=_cmd_evaluate)
 
@@ -213,12 +295,12 @@ def build_parser():
     data = sub.add_parser("data", help="write or check a dataset")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     synth = data_sub.add_parser("synth", help="write a synthetic copy in the official layout")
-    synth.add_argument("--dataset", required=True, choices=DATASETS)
+    synth.add_argument("--dataset", required=True, choices=list(DATA_TOOLS))
     synth.add_argument("--out", required=True)
     synth.add_argument("--size", type=int, default=1000)
     synth.add_argument("--seed", type=int, default=0)
     check = data_sub.add_parser("check", help="validate a dataset folder and report skips")
-    check.add_argument("--dataset", required=True, choices=DATASETS)
+    check.add_argument("--dataset", required=True, choices=list(DATA_TOOLS))
     check.add_argument("--data-dir", required=True)
     check.add_argument("--task", default="A")
     data.set_defaults(func=_cmd_data)

@@ -125,6 +125,18 @@ def _parse_value(raw, current, key):
         return raw
 
 
+def select_systems(configs, systems, paper):
+    """The configs of the named table rows (all when `systems` is empty), in
+    table order; an unknown name is an error that lists the known ones."""
+    if not systems:
+        return list(configs)
+    unknown = set(systems) - {c.system for c in configs}
+    if unknown:
+        raise ConfigError(f"unknown system(s) {sorted(unknown)} for paper {paper!r}; "
+                          f"known: {[c.system for c in configs]}")
+    return [c for c in configs if c.system in systems]
+
+
 def load_config(path, profile="quick", overrides=()):
     """Read a config file for `profile`, then apply `key=value` overrides."""
     if profile not in PROFILES:

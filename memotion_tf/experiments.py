@@ -72,6 +72,8 @@ PAPERS = {
 
 READERS = {"memotion7k": memotion7k.read_memotion7k}
 SYNTHESIZERS = {"memotion7k": memotion7k.write_synthetic_memotion7k}
+# The text column each dataset's reader reads by default (`data check`).
+TEXT_FIELDS = {"memotion7k": "text_corrected"}
 
 
 def setup_logging(level=logging.INFO):
@@ -387,11 +389,7 @@ def reproduce(paper, profile="quick", data_dir=None, out_dir=None, seeds=None, s
 
     spec = PAPERS[paper]
     configs = [config_lib.load_config(p, profile, overrides) for p in config_files(paper)]
-    if systems:
-        unknown = set(systems) - {c.system for c in configs}
-        if unknown:
-            raise config_lib.ConfigError(f"unknown system(s) {sorted(unknown)} for paper {paper!r}")
-        configs = [c for c in configs if c.system in systems]
+    configs = config_lib.select_systems(configs, systems, paper)
     if logical_cpus is not None:
         configs = [c.replace(logical_cpus=logical_cpus) for c in configs]
     out_dir = out_dir or os.path.join("runs", paper)
@@ -406,11 +404,13 @@ def reproduce(paper, profile="quick", data_dir=None, out_dir=None, seeds=None, s
     return results, markdown
 
 
-def pipeline_main(paper, description, argv=None, run=None, data_dir_help=None):
+def pipeline_main(paper, description, argv=None, run=None, data_dir_help=None, where=None):
     """The command line of `pipelines/<paper>.py` (and `make reproduce-<paper>`).
 
     `run` is the paper's `reproduce(profile=, data_dir=, out_dir=, seeds=, systems=,
-    overrides=, logical_cpus=)`; by default the shared runner's for `paper`."""
+    overrides=, logical_cpus=)`; by default the shared runner's for `paper`. `where`
+    says what else is written where, for the closing line. Returns the exit status:
+    2 for a data or config error (logged without a traceback)."""
     import argparse
     import functools
 
@@ -427,9 +427,16 @@ def pipeline_main(paper, description, argv=None, run=None, data_dir_help=None):
     parser.add_argument("--logical-cpus", type=int, help="split the CPU into N devices for MirroredStrategy")
     args = parser.parse_args(argv)
     setup_logging()
-    _, markdown = run(profile=args.profile, data_dir=args.data_dir, out_dir=args.out, seeds=args.seeds,
-                      systems=args.systems, logical_cpus=args.logical_cpus, overrides=args.set)
+    from memotion_tf.datasets.common import DataError
+
+    try:
+        _, markdown = run(profile=args.profile, data_dir=args.data_dir, out_dir=args.out, seeds=args.seeds,
+                          systems=args.systems, logical_cpus=args.logical_cpus, overrides=args.set)
+    except (DataError, config_lib.ConfigError) as e:  # names the file, row and field: no traceback needed
+        log.error("%s", e)
+        return 2
     print()
     print(markdown)
     print(f"results: {os.path.join(args.out, 'results.json')} and results.md; "
-          f"plots and SavedModels under {args.out}/<system>/")
+          f"{(where or 'plots and SavedModels under <out>/<system>/').replace('<out>', args.out)}")
+    return 0

@@ -49,6 +49,6 @@ from memotion_tf.experiments import pipeline_main  # noqa: E402
 from memotion_tf.reproductions.bilimeme import reproduce  # noqa: E402
 
 if __name__ == "__main__":
-    pipeline_main("bilimeme", __doc__.split("\n")[1], run=reproduce,
-                  data_dir_help="danmu.csv (or its folder) or the processed split's folder; "
-                                "default: embedded synthetic data")
+    sys.exit(pipeline_main("bilimeme", __doc__.split("\n")[1], run=reproduce,
+                           data_dir_help="danmu.csv (or its folder) or the processed split's folder; "
+                                         "default: embedded synthetic data"))

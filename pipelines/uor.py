@@ -43,4 +43,4 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from memotion_tf.experiments import pipeline_main  # noqa: E402
 
 if __name__ == "__main__":
-    pipeline_main("uor", __doc__.split("\n")[1])
+    sys.exit(pipeline_main("uor", __doc__.split("\n")[1]))

@@ -111,6 +111,15 @@ def test_cli_reports_data_errors_without_a_traceback(tmp_path, caplog):
     assert "row 1" in caplog.text and "overall_sentiment" in caplog.text
 
 
+def test_pipeline_reports_data_errors_without_a_traceback(tmp_path, caplog):
+    from memotion_tf.experiments import pipeline_main
+
+    (tmp_path / "labels.csv").write_text(",image_name,text_corrected,overall_sentiment\n0,a.jpg,x,great\n")
+    assert pipeline_main("uor", "UoR", argv=["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "row 1" in caplog.text and "overall_sentiment" in caplog.text
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
 def test_cli_predict_writes_per_row_errors(uor_run, tmp_path):
     _, results, _ = uor_run
     saved = results["rows"][1]["saved_model"]  # CNN-LSTM-TI takes text and image

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import re
 
+import numpy as np
 import pandas as pd
 
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
@@ -158,5 +159,6 @@ def check_images(frame, path_column="image_path", row_column="row", workers=8, p
         for row, path, problem in zip(frame[row_column], paths, problems)
         if problem is not None
     ]
-    kept = frame[[not b for b in bad]].reset_index(drop=True)
+    # A boolean array, not a list: on an empty frame `frame[[]]` would select no columns.
+    kept = frame[np.asarray([not b for b in bad], dtype=bool)].reset_index(drop=True)
     return kept, SkipReport(total=len(paths), skipped=skipped)

@@ -3,13 +3,14 @@
 from memotion_tf.io import atomic_write_json, atomic_write_text
 
 
-def format_summary(summary):
-    """"mean" for one run, else "mean ± std [min, max]"; "-" when missing."""
-    if summary is None:
+def format_summary(summary, digits=3):
+    """"mean" for one run, else "mean ± std [min, max]"; "-" when missing or NaN."""
+    if summary is None or summary["mean"] != summary["mean"]:
         return "-"
     if len(summary["runs"]) == 1:
-        return f"{summary['mean']:.3f}"
-    return f"{summary['mean']:.3f} ± {summary['std']:.3f} [{summary['min']:.3f}, {summary['max']:.3f}]"
+        return f"{summary['mean']:.{digits}f}"
+    mean, std, low, high = (summary[k] for k in ("mean", "std", "min", "max"))
+    return f"{mean:.{digits}f} ± {std:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def results_table(rows, paper_columns, metric_columns):

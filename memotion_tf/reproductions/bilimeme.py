@@ -585,6 +585,14 @@ def results_markdown(results, notes=NOTES):
     return "\n".join(lines).rstrip() + "\n"
 
 
+def prompt_templates(configs):
+    """Every prompt row's template, in order and once each: they all go into the
+    tiny GPT-2's vocabulary, so the prompt rows of a seed share one LM whichever
+    rows are run."""
+    templates = [protocol(c).get("template", "") for c in configs if c.model == PROMPT_MODEL]
+    return list(dict.fromkeys(templates))
+
+
 def reproduce(profile="quick", data_dir=None, out_dir=None, seeds=None, systems=None, overrides=(),
               verbose=None, logical_cpus=None):
     """Run BiliMemeNet's rows and write results.json / results.md under `out_dir`.
@@ -602,22 +610,22 @@ def reproduce(profile="quick", data_dir=None, out_dir=None, seeds=None, systems=
 
     Returns (results dict, markdown).
     """
+    configs = load_configs(profile, overrides)
+    templates = prompt_templates(configs)
+    configs = config_lib.select_systems(configs, systems, PAPER)
+    if logical_cpus is not None:
+        configs = [c.replace(logical_cpus=logical_cpus) for c in configs]
+    return run_configs(configs, profile, data_dir, out_dir, seeds, verbose, templates)
+
+
+def run_configs(configs, profile="quick", data_dir=None, out_dir=None, seeds=None, verbose=None, templates=()):
+    """Train and score the given rows on one prepared copy of the data, then
+    write results.json / results.md under `out_dir` (default runs/bilimeme).
+    `templates`: every prompt template that goes into the GPT-2 vocabulary."""
     import sys
 
     from memotion_tf.training.strategy import get_strategy
 
-    configs = load_configs(profile, overrides)
-    # Every prompt row's template goes into the tiny GPT-2's vocabulary, so all
-    # prompt rows of a seed share one LM whichever rows are run.
-    templates = [protocol(c).get("template", "") for c in configs if c.model == PROMPT_MODEL]
-    if systems:
-        unknown = set(systems) - {c.system for c in configs}
-        if unknown:
-            raise config_lib.ConfigError(f"unknown system(s) {sorted(unknown)} for paper {PAPER!r}; "
-                                         f"available: {[c.system for c in configs]}")
-        configs = [c for c in configs if c.system in systems]
-    if logical_cpus is not None:
-        configs = [c.replace(logical_cpus=logical_cpus) for c in configs]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     out_dir = out_dir or os.path.join("runs", PAPER)
@@ -633,6 +641,15 @@ def reproduce(profile="quick", data_dir=None, out_dir=None, seeds=None, systems=
     markdown = results_markdown(results)
     write_results(out_dir, results, markdown)
     return results, markdown
+
+
+def train_config(path, profile="quick", data_dir=None, out_dir=None, overrides=(), verbose=None):
+    """One config file's row (`memotion-tf train --config configs/bilimeme/linear.toml`).
+    A prompt row's LM vocabulary holds every default row's template, so it is
+    the LM `reproduce` builds."""
+    config = config_lib.load_config(path, profile, overrides)
+    templates = prompt_templates(load_configs(profile, overrides) + [config])
+    return run_configs([config], profile, data_dir, out_dir, verbose=verbose, templates=templates)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""
+Title: 1213Li at SemEval-2021 Task 6 — label attention over RoBERTa tokens and ResNet-50 regions
+Paper: the 1213Li team's subtask-3 system paper, ../shared/papers/1213li-semeval2021-task6-label-attention.txt
+Command: make reproduce-1213li [PROFILE=quick|paper] [DATA_DIR=path/to/corpus] [OUT=dir] [SEEDS=n]
+Expected time: PROFILE=quick about 15 minutes on an idle 2-core CPU with the embedded synthetic
+corpus (longer when the CPU is shared); PROFILE=paper fine-tunes RoBERTa-base 8 times (4 rows +
+4 more ensemble members) for 20 epochs each, best on a GPU.
+
+What this reproduces: SemEval-2021 Task 6 subtask 3 (22 persuasion techniques in memes,
+multi-label), Table 1 (ablation on the dev set) and Table 2 (the ensemble on the test set,
+printed beside the official leaderboard):
+
+| row               | T_avg, V_avg | textual attention | visual attention |
+|-------------------|--------------|-------------------|------------------|
+| RoBERTa+ResNet-50 | yes          |                   |                  |
+| + visual att      | yes          |                   | yes              |
+| + textual att     | yes          | yes               |                  |
+| + full att        | yes          | yes               | yes              |
+| 1213Li (Table 2)  | five "+ full att" models, probabilities averaged               |
+
+The steps, each a function of `memotion_tf`:
+
+1. Data. The three split files (JSON arrays of {id, labels, text, image}) are read, every
+   technique name is checked exactly, and every image is decoded once by content (some `.png`
+   files are JPEG); memes with an unreadable image are reported and dropped. Without DATA_DIR
+   a synthetic corpus in the same layout (687/63/200 memes) is written once.
+2. Text. The sentences stay joined by "\\n\\n" and go through the backbone's own tokenizer
+   (RoBERTa-base for PROFILE=paper, the offline all-MiniLM-L6-v2 BERT for quick).
+3. Image. A frozen ResNet-50 turns each 224 x 224 meme into 49 x 2048 region features, once per
+   image (frozen and not augmented, so they never change); the exported models include it.
+4. Fusion (eq. 2-7): masked averages T_avg, V_avg; per-label dot-product attention over tokens
+   and regions with 256-d label embeddings; R_i = [T_avg; V_avg; T_i,att; V_i,att]; a shared
+   3-layer classifier gives one sigmoid per technique. BCE, Adam 1e-4, batch 64 (paper).
+5. Each row keeps the epoch with the best dev micro F1 and is scored on dev (Table 1). The
+   ensemble trains four more "+ full att" models with 64 random memes of train+dev as dev,
+   averages the five models' test probabilities, applies the 0.5 threshold, writes the official
+   predictions file (`[{id, labels}]`), checks its format and scores it (Table 2).
+6. Results: results.json / results.md, training curves and per-technique F1 bars per row,
+   one SavedModel per row and one for the ensemble (raw text + image bytes -> 22 probabilities).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from memotion_tf.experiments import pipeline_main  # noqa: E402
+from memotion_tf.reproductions.team_1213li import reproduce  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(pipeline_main(
+        "1213li", __doc__.split("\n")[1], run=reproduce,
+        data_dir_help="folder holding training_set_task3/, dev_set_task3_labeled/ and test_set_task3/; "
+                      "default: embedded synthetic data",
+        where="plots, SavedModels and the ensemble's official predictions file under <out>/<system>/"))
