@@ -1,6 +1,6 @@
 # memotion-tf: every target that needs Python creates .venv on first use, so each
 # works alone on a fresh clone.
-#   make reproduce-uor|reproduce-cnhit|reproduce-1213li|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
+#   make reproduce-uor|reproduce-cnhit|reproduce-1213li|reproduce-mami-ssl|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
 #   make test | make bench | make clean
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 
 PAPER_ARGS = --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS))
 
-.PHONY: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-bilimeme reproduce-all test bench clean
+.PHONY: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme reproduce-all test bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,13 @@ reproduce-cnhit: $(VENV)/.installed
 reproduce-1213li: $(VENV)/.installed
 	$(PY) pipelines/1213li.py $(PAPER_ARGS) --out $(or $(OUT),runs/1213li)
 
+reproduce-mami-ssl: $(VENV)/.installed
+	$(PY) pipelines/mami_ssl.py $(PAPER_ARGS) --out $(or $(OUT),runs/mami_ssl)
+
 reproduce-bilimeme: $(VENV)/.installed
 	$(PY) pipelines/bilimeme.py $(PAPER_ARGS) --out $(or $(OUT),runs/bilimeme)
 
-reproduce-all: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-bilimeme
+reproduce-all: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

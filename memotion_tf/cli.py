@@ -27,6 +27,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
 # the one the paper reports, which `evaluate` uses when --split is not given.
 OWN_RUNNERS = {
     "1213li": ("memotion_tf.reproductions.team_1213li", ("dev", "train", "test")),
+    "mami-ssl": ("memotion_tf.reproductions.mami_ssl", ("test", "val", "train")),
     "bilimeme": ("memotion_tf.reproductions.bilimeme", ("test", "val", "train", "all")),
 }
 SHARED_RUNNER_SPLITS = ("val", "train", "test", "all")
@@ -252,6 +253,7 @@ def _check_single_label(dataset):
 # each returning what is printed.
 DATA_TOOLS = {
     "memotion7k": (_synth_single_label("memotion7k"), _check_single_label("memotion7k")),
+    "mami": (_synth_single_label("mami"), _check_single_label("mami")),
     "semeval21_task6": (_synth_semeval21_task6, _check_semeval21_task6),
     "danmu": (_synth_danmu, _check_danmu),
 }
@@ -282,7 +284,7 @@ def build_parser():
     evaluate.add_argument("--data-dir", required=True)
     evaluate.add_argument("--split", choices=["val", "dev", "train", "test", "all"],
                           help="default: the split the model's paper reports (val for UoR and CN-HIT-MI.T, "
-                               "dev for 1213Li, test for BiliMemeNet)")
+                               "dev for 1213Li, test for MAMI and BiliMemeNet)")
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.set_defaults(func=_cmd_evaluate)
 

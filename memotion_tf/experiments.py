@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from memotion_tf import config as config_lib
-from memotion_tf.datasets import memotion7k
+from memotion_tf.datasets import mami, memotion7k
 from memotion_tf.datasets.common import check_images
 from memotion_tf.io import atomic_write_json
 
@@ -70,10 +70,10 @@ PAPERS = {
     },
 }
 
-READERS = {"memotion7k": memotion7k.read_memotion7k}
-SYNTHESIZERS = {"memotion7k": memotion7k.write_synthetic_memotion7k}
+READERS = {"memotion7k": memotion7k.read_memotion7k, "mami": mami.read_mami}
+SYNTHESIZERS = {"memotion7k": memotion7k.write_synthetic_memotion7k, "mami": mami.write_synthetic_mami}
 # The text column each dataset's reader reads by default (`data check`).
-TEXT_FIELDS = {"memotion7k": "text_corrected"}
+TEXT_FIELDS = {"memotion7k": "text_corrected", "mami": mami.TEXT_COLUMN}
 
 
 def setup_logging(level=logging.INFO):

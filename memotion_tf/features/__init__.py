@@ -1,0 +1,1 @@
+"""Frozen feature extractors whose outputs are computed once and cached on disk."""

@@ -1,0 +1,55 @@
+"""
+Title: Semi-supervised MAMI — CLIP features, CROM-AE, RAW-N-COOK and the distribution-balanced loss
+Paper: Pham, Nguyen, Ngo, Phan, "Multimodal Semi-supervised Learning for Sentiment Analysis of
+Image Macros" (slides), ../shared/papers/mami-semi-supervised-crom-ae-raw-n-cook.txt
+Command: make reproduce-mami-ssl [PROFILE=quick|paper] [DATA_DIR=path/to/MAMI] [OUT=dir] [SEEDS=n]
+Expected time: PROFILE=quick about 10-15 minutes on an idle 2-core CPU (longer when the CPU is
+shared) with the embedded synthetic data and a small random CLIP; PROFILE=paper extracts
+ViT-L/14 features of 11,000 memes once (a GPU advised), then trains 5 systems x 3 ratios x 3 runs
+on cached features.
+
+What this reproduces: Tables 3 and 4 (weighted F1 and ROC AUC on the MAMI test set, subtask B,
+for label ratios 0.3, 0.1 and 0.05), the Table 5 ablation, and a supervised CLIP-features
+baseline. The paper's other baselines (CMML, TIB-VA, VisualBERT, ...) are printed from the paper.
+
+| row                               | CROM-AE encoders | loss     |
+|-----------------------------------|------------------|----------|
+| Ours                              | yes              | DB focal |
+| w/o CROM-AE encoders              |                  | DB focal |
+| w/o DB loss                       | yes              | BCE      |
+| w/o DB loss + CROM-AE encoders    |                  | BCE      |
+| Supervised CLIP features (linear) |                  | BCE      |
+
+The steps, each a function of `memotion_tf`:
+
+1. Data. `TRAINING/training.csv` and `test/Test.csv` + `test_labels.txt` are read (text cleaned
+   as the paper does: URLs, non-ASCII and punctuation removed, lower case), every image is
+   decoded once, and TRAINING is split 8,000 / 2,000 (80/20, seeded).
+2. CLIP features. keras-hub's CLIP embeds every meme's image and text once; the arrays are cached
+   under `<out>/features/`, keyed by the model (weights digest), the data (file sizes and times,
+   texts) and the split, so a second run reads them in seconds.
+3. CROM-AE. Two autoencoders (Linear, PReLU, Linear) map F_image to F_text and F_text to F_image
+   with MSE, trained on every training meme, labels unused (once per seed).
+4. RAW-N-COOK. An MLP on [raw CLIP features; the encoders' latent features], trained on the
+   labelled subset (ratio 0.3 / 0.1 / 0.05 of train) with the distribution-balanced focal loss,
+   Adam 1e-4, batch 40, 50 epochs, StepLR gamma 0.85 / 0.9 / 0.93.
+5. Results. Weighted F1 and AUC on test over the runs (mean, std, min, max) beside the paper's
+   numbers in `results.md`; per row a SavedModel that takes raw text and image bytes (CLIP,
+   encoders and classifier inside), ROC curves, per-label confusion matrices and training curves
+   (CROM-AE reconstruction and classifier loss); `summary.png` plots ours against the ratio.
+   The SavedModels tokenise with a TensorFlow Text op: `import tensorflow_text` before loading.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from memotion_tf.experiments import pipeline_main  # noqa: E402
+from memotion_tf.reproductions.mami_ssl import reproduce  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(pipeline_main(
+        "mami_ssl", __doc__.split("\n")[1], run=reproduce,
+        data_dir_help="MAMI folder (TRAINING/, test/); default: embedded synthetic data",
+        where="plots and SavedModels under <out>/<system>_ratio-<r>/; cached CLIP features under <out>/features/"))
