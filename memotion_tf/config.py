@@ -64,6 +64,11 @@ class ExperimentConfig:
     protocol: dict = _field({}, "Paper-specific protocol settings that no other key covers (ensemble size, "
                             "label ratio, prompt templates, ...); each paper's configs document theirs.")
     synthetic_size: int = _field(6992, "Memes in the embedded synthetic data set when no DATA_DIR is given.")
+    data_source: str = _field("files", "Where the records come from: `files` (the dataset folder, read directly) or "
+                              "`tfds` (the dataset's TFDS builder, prepared from that folder on first use; the same "
+                              "records, see `datasets/tfds_builders.py`).")
+    tfds_data_dir: str = _field("", "Where TFDS keeps prepared datasets when `data_source = \"tfds\"`; empty: TFDS's "
+                                "default (`$TFDS_DATA_DIR`, else `~/tensorflow_datasets`).")
     logical_cpus: int = _field(0, "Split the CPU into this many logical devices (0: off) to exercise MirroredStrategy.")
     paper_metrics: dict = _field({}, "The paper's reported numbers for this row, printed beside ours.")
     notes: str = _field("", "What this row simplifies or chooses where the paper is vague.")

@@ -136,9 +136,27 @@ def fold_indices(labels, folds, split_seed):
     return [(np.sort(t), np.sort(v)) for t, v in splitter.split(np.zeros(len(labels)), labels)]
 
 
+DATA_SOURCES = ("files", "tfds")
+
+
+def read_dataset(config, data_dir):
+    """The reader's records of `config.dataset`: from the files in `data_dir`,
+    or, with `data_source = "tfds"`, through its TFDS builder (prepared from
+    `data_dir` on first use), which gives the same records."""
+    if config.data_source == "tfds":
+        from memotion_tf.datasets.tfds_builders import read_from_tfds
+
+        return read_from_tfds(config.dataset, data_dir, tfds_data_dir=config.tfds_data_dir or None,
+                              task=config.task, text_field=config.text_field)
+    if config.data_source != "files":
+        raise config_lib.ConfigError(f"{config.config_path}: unknown data_source {config.data_source!r}; "
+                                     f"expected one of {DATA_SOURCES}")
+    return READERS[config.dataset](data_dir, task=config.task, text_field=config.text_field)
+
+
 def prepare_data(config, data_dir, synthetic=False, progress=True):
     """Read, validate and split once; all systems of a table share the result."""
-    data = READERS[config.dataset](data_dir, task=config.task, text_field=config.text_field)
+    data = read_dataset(config, data_dir)
     log.info("read %d memes from %s", len(data.frame), data.labels_file)
     frame, report = check_images(data.frame, progress=progress)
     log.info(report.summary())
@@ -153,7 +171,8 @@ def prepare_data(config, data_dir, synthetic=False, progress=True):
 
 def config_signature(config):
     keep = dataclasses.asdict(config)
-    for key in ("paper_metrics", "notes", "config_path", "seeds", "logical_cpus"):
+    # Where the records come from does not change them (tests/test_tfds_builders.py).
+    for key in ("paper_metrics", "notes", "config_path", "seeds", "logical_cpus", "data_source", "tfds_data_dir"):
         keep.pop(key)
     return keep
 

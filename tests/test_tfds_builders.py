@@ -1,5 +1,6 @@
 """TFDS builders: each yields exactly the records its reader yields, split by
-split; `read_from_tfds` gives back the reader's object."""
+split; `read_from_tfds` gives back the reader's object; a reproduction that
+reads through TFDS gets the same data as one that reads the files."""
 
 import json
 import os
@@ -9,7 +10,9 @@ import pandas as pd
 import pytest
 import tensorflow_datasets as tfds
 
+from memotion_tf.config import ExperimentConfig
 from memotion_tf.datasets import danmu, mami, memotion7k, semeval21_task6, tfds_builders
+from memotion_tf.experiments import prepare_data
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +163,29 @@ def test_a_prepared_copy_follows_its_manual_dir(tmp_path):
     # No manual dir here (e.g. only the TFRecords were copied): the prepared copy is used as it is.
     again = tfds_builders.read_from_tfds("memotion7k", tmp_path / "absent", tfds_data_dir=tfds_dir)
     assert texts(again) == texts(memotion7k.read_memotion7k(second))
+
+
+def test_reproduction_reads_the_same_data_through_tfds(manual_dirs, tmp_path):
+    config = ExperimentConfig(dataset="memotion7k", task="A", val_fraction=0.25)
+    direct = prepare_data(config, str(manual_dirs["memotion7k"]), progress=False)
+    through = prepare_data(config.replace(data_source="tfds", tfds_data_dir=str(tmp_path)),
+                           str(manual_dirs["memotion7k"]), progress=False)
+    keep = [c for c in direct.frame.columns if c != "image_path"]
+    pd.testing.assert_frame_equal(through.frame[keep], direct.frame[keep])
+    assert through.class_names == direct.class_names
+    for (train, val), (train_direct, val_direct) in zip(through.folds, direct.folds):
+        np.testing.assert_array_equal(train, train_direct)
+        np.testing.assert_array_equal(val, val_direct)
+    # The same 4 images skipped for the same reasons.
+    skipped = [(row, reason) for row, _, reason in through.skip_report.skipped]
+    assert skipped == [(row, reason) for row, _, reason in direct.skip_report.skipped]
+    assert len(skipped) == 4
+    for ours, theirs in zip(through.frame["image_path"], direct.frame["image_path"]):
+        assert file_bytes(ours) == file_bytes(theirs)
+
+
+def test_unknown_data_source_is_named():
+    from memotion_tf.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data_source"):
+        prepare_data(ExperimentConfig(data_source="parquet"), "unused")
