@@ -139,19 +139,25 @@ def fold_indices(labels, folds, split_seed):
 DATA_SOURCES = ("files", "tfds")
 
 
-def read_dataset(config, data_dir):
-    """The reader's records of `config.dataset`: from the files in `data_dir`,
-    or, with `data_source = "tfds"`, through its TFDS builder (prepared from
-    `data_dir` on first use), which gives the same records."""
+def read_records(config, data_dir, reader, split=None, **reader_args):
+    """`reader(data_dir, [split=split,] **reader_args)` for `config.dataset`:
+    from the files, or, with `data_source = "tfds"`, through the dataset's TFDS
+    builder (prepared from `data_dir` on first use), which gives the same
+    records in the reader's own object."""
     if config.data_source == "tfds":
         from memotion_tf.datasets.tfds_builders import read_from_tfds
 
-        return read_from_tfds(config.dataset, data_dir, tfds_data_dir=config.tfds_data_dir or None,
-                              task=config.task, text_field=config.text_field)
+        return read_from_tfds(config.dataset, data_dir, split or "train",
+                              tfds_data_dir=config.tfds_data_dir or None, **reader_args)
     if config.data_source != "files":
         raise config_lib.ConfigError(f"{config.config_path}: unknown data_source {config.data_source!r}; "
                                      f"expected one of {DATA_SOURCES}")
-    return READERS[config.dataset](data_dir, task=config.task, text_field=config.text_field)
+    return reader(data_dir, **reader_args) if split is None else reader(data_dir, split=split, **reader_args)
+
+
+def read_dataset(config, data_dir):
+    """The single-label reader's records of `config.dataset` (see `read_records`)."""
+    return read_records(config, data_dir, READERS[config.dataset], task=config.task, text_field=config.text_field)
 
 
 def prepare_data(config, data_dir, synthetic=False, progress=True):

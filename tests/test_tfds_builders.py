@@ -184,6 +184,41 @@ def test_reproduction_reads_the_same_data_through_tfds(manual_dirs, tmp_path):
         assert file_bytes(ours) == file_bytes(theirs)
 
 
+def assert_same_frames(through, direct, tfds_dir):
+    # The images really came out of the prepared TFDS copy.
+    assert all(path.startswith(str(tfds_dir)) for path in through["image_path"])
+    keep = [c for c in direct.columns if c != "image_path"]
+    pd.testing.assert_frame_equal(through[keep], direct[keep])
+    for ours, theirs in zip(through["image_path"], direct["image_path"]):
+        assert file_bytes(ours) == file_bytes(theirs)
+
+
+def test_1213li_reads_the_same_corpus_through_tfds(manual_dirs, tmp_path):
+    from memotion_tf.reproductions import team_1213li
+
+    config = ExperimentConfig(dataset="semeval21_task6", task="3")
+    direct = team_1213li.read_corpus(str(manual_dirs["semeval21_task6"]), progress=False, config=config)
+    through = team_1213li.read_corpus(str(manual_dirs["semeval21_task6"]), progress=False,
+                                      config=config.replace(data_source="tfds", tfds_data_dir=str(tmp_path)))
+    assert list(through) == list(direct) == ["train", "dev", "test"]
+    for split in direct:
+        assert_same_frames(through[split].frame, direct[split].frame, tmp_path)
+        np.testing.assert_array_equal(through[split].targets, direct[split].targets)
+        assert through[split].skipped == direct[split].skipped
+
+
+def test_mami_ssl_reads_the_same_splits_through_tfds(manual_dirs, tmp_path):
+    from memotion_tf.reproductions import mami_ssl
+
+    config = ExperimentConfig(dataset="mami", task="B", text_field=mami.TEXT_COLUMN)
+    direct, direct_reports = mami_ssl.read_splits(config, str(manual_dirs["mami"]))
+    through, reports = mami_ssl.read_splits(config.replace(data_source="tfds", tfds_data_dir=str(tmp_path)),
+                                            str(manual_dirs["mami"]))
+    for split in ("train", "test"):
+        assert_same_frames(through[split], direct[split], tmp_path)
+        assert len(reports[split].skipped) == len(direct_reports[split].skipped)
+
+
 def test_unknown_data_source_is_named():
     from memotion_tf.config import ConfigError
 

@@ -245,19 +245,29 @@ def build_feature_model(config):
     return extractor, vectorizer
 
 
-def prepare_data(config, data_dir, synthetic, cache_dir, progress=False):
-    """Read and check both splits, split TRAINING 80/20, and get the CLIP
-    features of both splits from the cache (extracting them on a miss)."""
+def read_splits(config, data_dir, progress=False):
+    """({split: frame}, {split: skip report}) of MAMI's train and test, images
+    checked; from the files, or through TFDS with `data_source = "tfds"`."""
     from memotion_tf.datasets.common import check_images
-    from memotion_tf.datasets.mami import TASK_B_LABELS, label_columns, read_mami, split_mami
-    from memotion_tf.features.clip import cached_clip_features, feature_key, key_digest
+    from memotion_tf.datasets.mami import read_mami
+    from memotion_tf.experiments import read_records
 
     frames, reports = {}, {}
     for split in ("train", "test"):
-        data = read_mami(data_dir, task=config.task, text_field=config.text_field, split=split)
+        data = read_records(config, data_dir, read_mami, split=split, task=config.task, text_field=config.text_field)
         log.info("read %d %s memes from %s", len(data.frame), split, data.texts_file)
         frames[split], reports[split] = check_images(data.frame, progress=progress)
         log.info(reports[split].summary())
+    return frames, reports
+
+
+def prepare_data(config, data_dir, synthetic, cache_dir, progress=False):
+    """Read and check both splits, split TRAINING 80/20, and get the CLIP
+    features of both splits from the cache (extracting them on a miss)."""
+    from memotion_tf.datasets.mami import TASK_B_LABELS, label_columns, split_mami
+    from memotion_tf.features.clip import cached_clip_features, feature_key, key_digest
+
+    frames, reports = read_splits(config, data_dir, progress)
     columns = label_columns(config.task)
     label_names = TASK_B_LABELS if config.task == "B" else ("misogynous",)
     train_index, val_index = split_mami(frames["train"], seed=config.split_seed, val_fraction=config.val_fraction)

@@ -123,14 +123,17 @@ class Split:
         return [list(labels) for labels in self.frame["labels"]]
 
 
-def read_corpus(data_dir, progress=True):
-    """Read and image-check the three splits. A meme whose image is missing or
+def read_corpus(data_dir, progress=True, config=None):
+    """Read and image-check the three splits (from the files, or through TFDS
+    when `config.data_source` says so). A meme whose image is missing or
     unreadable is reported and dropped (counted in `skipped`)."""
     from memotion_tf.datasets.common import check_images
+    from memotion_tf.experiments import read_records
 
     splits = {}
     for name in SPLITS:
-        data = read_semeval21_task6(data_dir, name)
+        data = read_records(config or config_lib.ExperimentConfig(dataset="semeval21_task6"), data_dir,
+                            read_semeval21_task6, split=name)
         if len(data.frame) == 0:  # check_images would drop the columns of an empty frame
             splits[name] = Split(frame=data.frame, targets=data.targets, skipped=0)
             continue
@@ -755,7 +758,7 @@ def run_configs(configs, profile="quick", data_dir=None, out_dir=None, seeds=Non
     out_dir = out_dir or os.path.join("runs", PAPER)
     strategy = get_strategy(configs[0].logical_cpus)
     data_path, synthetic = ensure_corpus(configs[0], data_dir)
-    splits = read_corpus(data_path, progress=progress)
+    splits = read_corpus(data_path, progress=progress, config=configs[0])
     inputs = Inputs(configs[0], splits)
     for config in configs:
         inputs.check(config)
