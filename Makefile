@@ -1,7 +1,7 @@
 # memotion-tf: every target that needs Python creates .venv on first use, so each
 # works alone on a fresh clone.
 #   make reproduce-uor|reproduce-cnhit|reproduce-1213li|reproduce-mami-ssl|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
-#   make test | make bench | make clean
+#   make test | make test-notebooks | make bench | make clean
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 
 PAPER_ARGS = --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS))
 
-.PHONY: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme reproduce-all test bench clean
+.PHONY: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme reproduce-all test test-notebooks bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ reproduce-all: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# Executes every notebook under notebooks/ on tiny settings (a few minutes each); `make test` skips them.
+test-notebooks: $(VENV)/.installed
+	$(PY) -m pytest -q -m notebooks --run-notebooks tests/test_notebooks.py
 
 bench: $(VENV)/.installed
 	$(PY) -m memotion_tf.bench

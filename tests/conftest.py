@@ -12,16 +12,23 @@ from memotion_tf.training.strategy import split_cpu  # noqa: E402
 split_cpu(2)
 
 
+# Markers whose tests run only when their option is given (registered in setup.cfg).
+OPT_IN = {"large": "--run-large", "notebooks": "--run-notebooks"}
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-large", action="store_true", help="run tests marked large")
+    parser.addoption("--run-notebooks", action="store_true",
+                     help="run tests marked notebooks (execute notebooks/*.ipynb; make test-notebooks)")
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-large"):
-        return
-    skip = pytest.mark.skip(reason="large test: pass --run-large to run it")
-    for item in items:
-        if "large" in item.keywords:
-            item.add_marker(skip)
+    for marker, option in OPT_IN.items():
+        if config.getoption(option):
+            continue
+        skip = pytest.mark.skip(reason=f"{marker} test: pass {option} to run it")
+        for item in items:
+            if item.get_closest_marker(marker):
+                item.add_marker(skip)
 
 @pytest.fixture(scope="session")
 def memotion_dir():
