@@ -138,7 +138,7 @@ def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
 
     executable, prefix, package = json.loads(nb.cells[-1].outputs[0]["text"])
     assert (executable, prefix) == (sys.executable, sys.prefix)
-    assert package == os.path.join(ROOT, "memotion_tf", "__init__.py")
+    assert os.path.samefile(package, os.path.join(ROOT, "memotion_tf", "__init__.py")), package
     check_results(os.path.join(out, "results.json"), paper, tiny["SYSTEMS"], tiny["SEEDS"])
     memes = pd.read_csv(os.path.join(out, "predict", "memes.csv"), dtype=str, keep_default_na=False)
     predictions = pd.read_csv(os.path.join(out, "predict", "predictions.csv"), dtype=str, keep_default_na=False)
