@@ -186,3 +186,55 @@ def test_atomic_open_streams_and_refuses_appending(tmp_path):
     with pytest.raises(ValueError, match="new file"):
         with io.atomic_open(path, "a"):
             pass
+
+
+def test_training_backup_keeps_the_last_whole_epoch_when_a_save_fails(tmp_path, monkeypatch):
+    """`AtomicBackupAndRestore`: a save that dies halfway (a truncated weights
+    file, then an error) leaves the previous epoch's state, and the next fit
+    resumes from it."""
+    import keras
+    import numpy as np
+
+    from memotion_tf.training.backup import AtomicBackupAndRestore
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    y = keras.utils.to_categorical(np.arange(16) % 2, 2)
+    backup_dir = tmp_path / "backup"
+
+    class StopAfter(keras.callbacks.Callback):
+        def __init__(self, epoch):
+            super().__init__()
+            self.epoch = epoch
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == self.epoch:
+                raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, y, epochs=4, verbose=0, callbacks=[AtomicBackupAndRestore(str(backup_dir)), StopAfter(1)])
+    state = backup_dir / "state"
+    assert json.load(open(state / "training_metadata.json"))["epoch"] == 2
+    saved = open(state / "latest.weights.h5", "rb").read()
+
+    real_save = keras.Model.save_weights
+
+    def dies_halfway(self, filepath, **kwargs):
+        real_save(self, filepath, **kwargs)
+        with open(filepath, "r+b") as f:
+            f.truncate(100)
+        raise OSError("disk gone mid-save")
+
+    monkeypatch.setattr(keras.Model, "save_weights", dies_halfway)
+    with pytest.raises(OSError, match="mid-save"):
+        model.fit(x, y, epochs=4, verbose=0, callbacks=[AtomicBackupAndRestore(str(backup_dir))])
+    assert json.load(open(state / "training_metadata.json"))["epoch"] == 2
+    assert open(state / "latest.weights.h5", "rb").read() == saved
+    assert temporaries(backup_dir) == []
+
+    monkeypatch.setattr(keras.Model, "save_weights", real_save)
+    history = model.fit(x, y, epochs=4, verbose=0, callbacks=[AtomicBackupAndRestore(str(backup_dir))])
+    assert len(history.history["loss"]) == 2  # epochs 3 and 4: resumed after epoch 2
+    assert not backup_dir.exists()
