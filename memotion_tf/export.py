@@ -116,6 +116,18 @@ def text_limits(vectorizer):
     return {"sequence_length": length, "max_text_tokens": length - specials, "text_truncation": "end"}
 
 
+def _at_least_one_row(features, count):
+    """Pad an empty batch with one row of zeros: convolutions fail on a batch
+    of 0, and a caller may send one (the output is sliced back to `count`)."""
+    pad = tf.cast(tf.equal(count, 0), tf.int32)
+
+    def padded(value):
+        zeros = tf.zeros(tf.concat([[pad], tf.shape(value)[1:]], 0), value.dtype)
+        return tf.concat([value, zeros], 0)
+
+    return {name: padded(value) for name, value in features.items()}
+
+
 def model_modalities(model):
     names = set(model.input.keys()) if isinstance(model.input, dict) else set()
     modalities = []
@@ -152,7 +164,7 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
         if "image" in modalities:
             features["image"], error = decode_images(image, image_size)
         ok = tf.equal(error, "")
-        probabilities = model(features, training=False)
+        probabilities = model(_at_least_one_row(features, count), training=False)[:count]
         probabilities = tf.where(ok[:, None], probabilities, tf.fill(tf.shape(probabilities), float("nan")))
         out = {"probabilities": probabilities, "error": error, "text_tokens": tokens}
         if not multi_label:
