@@ -15,6 +15,7 @@ goes on with the others:
 | empty text (only whitespace) for a model that reads text | `error`; with `--allow-empty-text` a prediction and a `warning` |
 | more tokens than the model reads (`max_text_tokens` in the metadata) | a prediction from the part it reads (as in training) and a `warning` saying how many tokens were cut and from which end |
 | more than `TOO_LONG_FACTOR` (10) times that many tokens | `error`: that is not a meme caption, and most of it would be ignored |
+| no word the model knows (word-level vocabularies drop unknown words) | a prediction and a `warning` |
 
 Rows are sent to the SavedModel in batches; its signature marks a bad image
 per row itself, so one bad image does not cost the batch. A SavedModel that
@@ -42,6 +43,8 @@ def read_inputs(path):
     optional `id`) or from a folder of images (id = file name, no text)."""
     import pandas as pd
 
+    if not os.path.exists(path):
+        raise DataError("input not found (a CSV or a folder of images)", file=path)
     if os.path.isdir(path):
         names = sorted(n for n in os.listdir(path)
                        if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith("."))
@@ -78,6 +81,8 @@ def _empty_text(allow_empty):
 
 def _length_checks(tokens, meta):
     """(error, warning) for a text the SavedModel counted as `tokens` tokens."""
+    if tokens == 0:  # a word-level vocabulary drops unknown words
+        return "", "no word of the text is in the model's vocabulary: it read an empty text"
     limit = meta.get("max_text_tokens")
     if tokens is None or not limit or tokens <= limit:
         return "", ""
@@ -175,7 +180,7 @@ class Predictor:
             if out["error"][i]:
                 result["error"] = out["error"][i] + (f": {image_path}" if out["error"][i].startswith("image") else "")
                 continue
-            if self.uses_text:
+            if self.uses_text and text.strip():
                 error, warning = _length_checks(out["text_tokens"][i], self.meta)
                 if error:
                     result["error"] = error

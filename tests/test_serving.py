@@ -203,6 +203,7 @@ def test_predict_gives_per_row_errors_and_warnings_without_crashing(fusion, tmp_
         "no_image": (text, "", "no image given", ""),
         "empty_text": ("", image, "empty text", ""),
         "blank_text": (" \t ", image, "empty text", ""),
+        "unknown_words": ("qqqzzz xxyyzz", image, "", "no word of the text is in the model's vocabulary: it read an empty text"),
         "long_text": (long_text, image, "", f"text truncated: {limit + 6} tokens, the model reads the last {limit} (6 cut)"),
         "huge_text": (huge_text, image, f"text too long: {TOO_LONG_FACTOR * limit + 1} tokens, over {TOO_LONG_FACTOR} x the {limit}", ""),
     }
@@ -290,3 +291,44 @@ def test_multi_label_signature_marks_a_bad_image_and_predicts_the_rest(fusion, t
     assert out["predicted"].numpy().tolist() == [[1, 0, 1], [0, 0, 0]]
     assert [s.decode() for s in out["error"].numpy()] == ["", IMAGE_ERRORS["corrupt"]]
     assert "max_text_tokens" not in meta  # an image-only model reads no text
+
+
+def test_predict_segments_chinese_text_for_jieba_models(tmp_path):
+    """BiliMemeNet SavedModels take jieba-segmented text: predict segments the
+    raw chats first, and a chat of stopwords only is empty text."""
+    from memotion_tf.datasets import danmu
+    from memotion_tf.models.linear_baseline import LinearBaseline
+    from memotion_tf.preprocessing.text import SequenceVectorizer
+    from memotion_tf.reproductions.bilimeme import segment_texts
+
+    chats = ["这个游戏的画面真好看啊", "今天吃火锅", "游戏 画面"]
+    segmented = segment_texts(chats)
+    vectorizer = SequenceVectorizer(sequence_length=8)
+    vectorizer.adapt(segmented)
+    vectorizer(tf.constant(segmented))
+    model = LinearBaseline(vectorizer.vocabulary_size, sequence_length=8, units=4, num_classes=6)
+    saved = str(tmp_path / "saved_model")
+    export_classifier(model, saved, class_names=danmu.SIX_CLASSES, vectorizer=vectorizer,
+                      metadata={"system": "test", "text_input": "jieba"})
+    pd.DataFrame({"text": chats + ["啊啊"]}).to_csv(tmp_path / "chats.csv", index=False)
+    output = str(tmp_path / "preds.json")
+    assert cli.main(["predict", "--saved-model", saved, "--input", str(tmp_path / "chats.csv"),
+                     "--output", output]) == 0
+    preds = json.load(open(output))
+    assert [p["id"] for p in preds] == ["1", "2", "3", "4"]
+    assert [p["error"] == "" for p in preds] == [True, True, True, False]
+    serve, _, _ = load_exported(saved)
+    expected = serve(text=tf.constant(segmented), image=tf.constant([b""] * 3))["probabilities"].numpy()
+    ours = [[p[f"p_{c}"] for c in danmu.SIX_CLASSES] for p in preds[:3]]
+    np.testing.assert_allclose(ours, expected, atol=1e-6)
+    # Unsegmented, the first chat is one unknown "word": the segmentation did change the input.
+    raw = serve(text=tf.constant(chats[:1]), image=tf.constant([b""]))
+    assert raw["text_tokens"].numpy()[0] == 0 and preds[0]["warning"] == ""
+    assert preds[0]["warning"] == "" and "vocabulary" not in preds[1]["warning"]
+
+
+def test_predict_names_a_missing_input_without_a_traceback(fusion, tmp_path, caplog):
+    assert cli.main(["predict", "--saved-model", fusion[0], "--input", str(tmp_path / "nope.csv"),
+                     "--output", str(tmp_path / "preds.csv")]) == 2
+    assert "nope.csv" in caplog.text and "input not found" in caplog.text
+    assert not (tmp_path / "preds.csv").exists()
