@@ -16,6 +16,7 @@ import sys
 from memotion_tf.datasets.common import DataError
 
 DATASETS = ("memotion7k", "mami", "semeval21_task6", "danmu")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
 
 
 def _cmd_train(args):

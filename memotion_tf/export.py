@@ -8,6 +8,7 @@ Every exported model has one `serving_default` signature:
        label:         tf.string [batch]   the most probable class name
        error:         tf.string [batch]   "" or why the row has no prediction
        text_tokens:   int32 [batch]       the text's tokens before the model's length limit
+                                          (-1 where the preprocessing cannot count them)
 
 One bad image does not fail the batch: its row gets an `error` ("image: empty",
 "image: unsupported format ...", "image: corrupt or truncated"), NaN
@@ -93,27 +94,38 @@ def decode_images(images, image_size):
     return tf.scatter_nd(index, decoded, shape), image_errors(images, ok)
 
 
-def text_token_counts(vectorizer, text):
-    """int32 [batch]: each text's tokens before truncation (in-vocabulary words
-    for a `SequenceVectorizer`, tokeniser pieces for a keras-hub preprocessor)."""
-    if hasattr(vectorizer, "token_counts"):
-        return vectorizer.token_counts(text)
-    return tf.cast(tf.RaggedTensor.row_lengths(vectorizer.tokenizer(text)), tf.int32)
-
-
 def text_limits(vectorizer):
     """How much of a text the model reads, for the metadata: the input
     `sequence_length`, `max_text_tokens` (without special tokens such as
-    [CLS] and [SEP]) and which end truncation cuts (`text_truncation`)."""
-    if getattr(vectorizer, "sequence_length", None) is None:
+    [CLS] and [SEP]) and which end truncation cuts (`text_truncation`).
+
+    Token counts are known for a `SequenceVectorizer` and for a keras-hub
+    tokeniser + packer that returns a `padding_mask` (BERT, RoBERTa); for other
+    preprocessing there is no `max_text_tokens` and `text_tokens` is -1."""
+    length = getattr(vectorizer, "sequence_length", None)
+    if length is None:
         return {}
-    length = int(vectorizer.sequence_length)
+    length = int(length)
     if hasattr(vectorizer, "token_counts"):  # pad_sequences' truncating="pre"
         return {"sequence_length": length, "max_text_tokens": length, "text_truncation": "start"}
     from memotion_tf.input_pipeline import text_inputs
 
-    specials = int(tf.reduce_sum(tf.cast(text_inputs(vectorizer, tf.constant([""]))["padding_mask"], tf.int32)))
+    packed = text_inputs(vectorizer, tf.constant([""])) if hasattr(vectorizer, "tokenizer") else {}
+    if "padding_mask" not in packed:
+        return {"sequence_length": length}
+    specials = int(tf.reduce_sum(tf.cast(packed["padding_mask"], tf.int32)))
     return {"sequence_length": length, "max_text_tokens": length - specials, "text_truncation": "end"}
+
+
+def text_token_counts(vectorizer, text, limits):
+    """int32 [batch]: each text's tokens before truncation (in-vocabulary words
+    for a `SequenceVectorizer`, tokeniser pieces for a keras-hub preprocessor),
+    or -1 where `limits` (from `text_limits`) says they cannot be counted."""
+    if "max_text_tokens" not in limits:
+        return tf.fill(tf.shape(text), -1)
+    if hasattr(vectorizer, "token_counts"):
+        return vectorizer.token_counts(text)
+    return tf.cast(tf.RaggedTensor.row_lengths(vectorizer.tokenizer(text)), tf.int32)
 
 
 def _at_least_one_row(features, count):
@@ -152,6 +164,7 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
     if vectorizer is not None:
         archive.track(vectorizer)
     names = tf.constant(list(class_names))
+    limits = text_limits(vectorizer) if "text" in modalities else {}
 
     def serve(text, image):
         features = {}
@@ -160,7 +173,7 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
         tokens = tf.zeros([count], tf.int32)
         if "text" in modalities:
             features.update(text_inputs(vectorizer, text))
-            tokens = text_token_counts(vectorizer, text)
+            tokens = text_token_counts(vectorizer, text, limits)
         if "image" in modalities:
             features["image"], error = decode_images(image, image_size)
         ok = tf.equal(error, "")
@@ -187,8 +200,7 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         meta = dict(metadata, class_names=list(class_names), modalities=list(modalities),
                     multi_label=multi_label, threshold=threshold if multi_label else None)
-        if "text" in modalities:
-            meta.update(text_limits(vectorizer))
+        meta.update(limits)
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2)
     return path

@@ -81,10 +81,12 @@ def _empty_text(allow_empty):
 
 def _length_checks(tokens, meta):
     """(error, warning) for a text the SavedModel counted as `tokens` tokens."""
+    limit = meta.get("max_text_tokens")
+    if tokens is None or tokens < 0 or not limit:  # this SavedModel cannot count its tokens
+        return "", ""
     if tokens == 0:  # a word-level vocabulary drops unknown words
         return "", "no word of the text is in the model's vocabulary: it read an empty text"
-    limit = meta.get("max_text_tokens")
-    if tokens is None or not limit or tokens <= limit:
+    if tokens <= limit:
         return "", ""
     if tokens > TOO_LONG_FACTOR * limit:
         return f"text too long: {tokens} tokens, over {TOO_LONG_FACTOR} x the {limit} the model reads", ""

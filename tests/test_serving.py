@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+import keras
+import keras_hub
 import numpy as np
 import pandas as pd
 import pytest
@@ -274,8 +276,6 @@ def test_predict_retries_row_by_row_when_a_saved_model_raises(fusion, tmp_path, 
 
 
 def test_multi_label_signature_marks_a_bad_image_and_predicts_the_rest(fusion, tmp_path):
-    import keras
-
     image = keras.Input((8, 8, 3), name="image")
     pooled = keras.layers.GlobalAveragePooling2D()(image)
     model = keras.Model({"image": image}, keras.layers.Dense(3, activation="sigmoid")(pooled))
@@ -332,3 +332,40 @@ def test_predict_names_a_missing_input_without_a_traceback(fusion, tmp_path, cap
                      "--output", str(tmp_path / "preds.csv")]) == 2
     assert "nope.csv" in caplog.text and "input not found" in caplog.text
     assert not (tmp_path / "preds.csv").exists()
+
+
+class PackedIds(keras.layers.Layer):
+    """Preprocessing like the CLIP text vectoriser: a keras-hub tokeniser and
+    packer returning bare token ids, no padding mask to count tokens with."""
+
+    def __init__(self, tokenizer, sequence_length):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.sequence_length = sequence_length
+        self.packer = keras_hub.layers.StartEndPacker(
+            start_value=tokenizer.cls_token_id, end_value=tokenizer.sep_token_id, pad_value=0,
+            sequence_length=sequence_length)
+
+    def call(self, texts):
+        return self.packer(self.tokenizer(texts))
+
+
+def test_preprocessing_that_cannot_count_tokens_exports_and_predicts(bert, tmp_path):
+    vectorizer = PackedIds(bert[1].tokenizer, 8)
+    vectorizer(tf.constant(["built"]))
+    token_ids = keras.Input((8,), dtype="int32", name="token_ids")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(40000, 4)(token_ids))
+    model = keras.Model({"token_ids": token_ids}, keras.layers.Dense(3, activation="softmax")(pooled))
+    saved = str(tmp_path / "saved_model")
+    export_classifier(model, saved, class_names=CLASSES, vectorizer=vectorizer, metadata={"system": "packed"})
+    serve, meta, _ = load_exported(saved)
+    assert meta["sequence_length"] == 8 and "max_text_tokens" not in meta
+    out = serve(text=tf.constant(["a b c d e f g h i j k l"]), image=tf.constant([b""]))
+    assert out["text_tokens"].numpy().tolist() == [-1]
+    pd.DataFrame({"text": ["a b c d e f g h i j k l", ""]}).to_csv(tmp_path / "memes.csv", index=False)
+    output = str(tmp_path / "preds.json")
+    assert cli.main(["predict", "--saved-model", saved, "--input", str(tmp_path / "memes.csv"),
+                     "--output", output]) == 0
+    long_text, empty = json.load(open(output))
+    assert long_text["error"] == long_text["warning"] == "" and long_text["label"] in CLASSES
+    assert empty["error"].startswith("empty text")
