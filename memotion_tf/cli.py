@@ -2,7 +2,7 @@
 
     memotion-tf train --config CONFIG [--data-dir D] [--out O] [--profile P] [--set key=value ...]
     memotion-tf evaluate --saved-model PATH --data-dir D [--split val|train|all]
-    memotion-tf predict --saved-model PATH --input FILE_OR_DIR --output preds.csv|json [--allow-empty-text]
+    memotion-tf predict --saved-model PATH --input FILE_OR_DIR --output preds.csv|json
     memotion-tf data synth --dataset NAME --out D [--size N] [--seed S]
     memotion-tf data check --dataset NAME --data-dir D [--task T]
 """
