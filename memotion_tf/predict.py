@@ -24,6 +24,7 @@ raises instead (exported before that) has the failing batch retried row by row.
 
 import logging
 import os
+import re
 
 import numpy as np
 
@@ -94,6 +95,16 @@ def _length_checks(tokens, meta):
     return "", f"text truncated: {tokens} tokens, the model reads the {end} {limit} ({tokens - limit} cut)"
 
 
+def _error_summary(error):
+    """The line of a TensorFlow error that says what went wrong, without the
+    graph-execution preamble and node names."""
+    for line in error.message.splitlines():
+        line = re.sub(r"\{\{[^}]*\}\}\s*", "", line).strip()
+        if line and not line.startswith(("Graph execution error", "Detected at node", "File ", "<stack", "[[")):
+            return line[:200]
+    return type(error).__name__
+
+
 class Predictor:
     """Runs an exported SavedModel on (id, text, image path) rows.
 
@@ -147,7 +158,7 @@ class Predictor:
             try:
                 one = self._call([text], [image])
             except tf.errors.OpError as e:
-                message = str(e.message if hasattr(e, "message") else e).strip().splitlines()[0][:200]
+                message = _error_summary(e)
                 one = {"probabilities": np.full([1, classes], np.nan), "label": [""],
                        "error": [f"model: {message}"], "text_tokens": [None]}
             for key in merged:

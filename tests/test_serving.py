@@ -271,7 +271,7 @@ def test_predict_retries_row_by_row_when_a_saved_model_raises(fusion, tmp_path, 
             ("3", text, frame["image_path"][1])]
     results = predictor.predict(rows)
     assert [r["error"] == "" for r in results] == [True, False, True]
-    assert results[1]["error"].startswith("model: ")
+    assert results[1]["error"].startswith("model: Unknown image file format")
     assert results[0]["label"] in CLASSES and results[2]["label"] in CLASSES
 
 
