@@ -102,6 +102,9 @@ def main(argv=None):
         print(f"  decode+resize alone      {p['decode_resize_images_per_s']:8.1f} images/s")
         print(f"  full training pipeline   {p['pipeline_images_per_s']:8.1f} images/s")
         print(f"  ratio pipeline / decode  {p['ratio']:8.2f}   ({p['memes']} memes, 128x128, batch 32)")
+        from memotion_tf import bench_input
+
+        print(bench_input.report(bench_input.input_sources(large, workdir=tmp)))
         print("Peak RSS of one CNN-LSTM-TI training epoch (fresh process each):")
         m1, m4 = epoch_memory(small), epoch_memory(large)
         print(f"  1x ({m1['memes']:5d} memes)  {m1['peak_rss_mib']:8.1f} MiB")

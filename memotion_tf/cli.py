@@ -2,7 +2,7 @@
 
     memotion-tf train --config CONFIG [--data-dir D] [--out O] [--profile P] [--set key=value ...]
     memotion-tf evaluate --saved-model PATH --data-dir D [--split val|dev|train|test|all]
-    memotion-tf predict --saved-model PATH --input FILE_OR_DIR --output preds.csv|json
+    memotion-tf predict --saved-model PATH --input FILE_OR_DIR --output preds.csv|json [--allow-empty-text]
     memotion-tf data synth --dataset NAME --out D [--size N] [--seed S]
     memotion-tf data check --dataset NAME --data-dir D [--task T]
 """
@@ -14,9 +14,6 @@ import os
 import sys
 
 from memotion_tf.datasets.common import DataError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
-
 
 # Papers whose protocol the shared single-label runner (`experiments`) does not
 # cover: multi-label targets, official splits, CLIP feature caches, jieba.
@@ -117,68 +114,11 @@ def _cmd_evaluate(args):
     return report
 
 
-def _predict_inputs(path):
-    """(id, text, image path) rows from a CSV (columns text and image) or an image folder."""
-    import pandas as pd
-
-    if os.path.isdir(path):
-        names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_SUFFIXES))
-        return [(n, "", os.path.join(path, n)) for n in names]
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "text" not in frame.columns and "image" not in frame.columns:
-        raise DataError("needs a `text` and/or an `image` column", file=path)
-    folder = os.path.dirname(os.path.abspath(path))
-    rows = []
-    for i, record in frame.iterrows():
-        image = record.get("image", "")
-        rows.append((record.get("id", str(i + 1)), record.get("text", ""),
-                     os.path.join(folder, image) if image else ""))
-    return rows
-
-
-def _jieba_segmenter(meta):
-    from memotion_tf.reproductions.bilimeme import segment_texts
-
-    stopwords = meta.get("stopwords", "stopwords-iso")
-    return lambda text: segment_texts([text], stopwords=stopwords)[0]
-
-
 def _cmd_predict(args):
-    import numpy as np
-    import pandas as pd
-    import tensorflow as tf
+    from memotion_tf.predict import predict_file
 
-    from memotion_tf.export import load_exported
-    from memotion_tf.io import atomic_write_json, atomic_write_text
-
-    serve, meta, _ = load_exported(args.saved_model)
-    uses_image = "image" in meta["modalities"]
-    # BiliMemeNet: jieba cannot run inside the SavedModel, so the text is segmented here.
-    segment = _jieba_segmenter(meta) if meta.get("text_input") == "jieba" else None
-    results = []
-    for meme_id, text, image_path in _predict_inputs(args.input):
-        if segment is not None:
-            text = segment(text)
-        row = {"id": meme_id, "label": "", "error": ""}
-        data = b""
-        if uses_image:
-            try:
-                data = _read_bytes(image_path)
-                tf.io.decode_image(data, channels=3, expand_animations=False)
-            except (OSError, tf.errors.OpError) as e:
-                row["error"] = f"image {image_path!r}: " + str(e).splitlines()[0][:100]
-        if not row["error"]:
-            out = serve(text=np.asarray([text], dtype=object), image=np.asarray([data], dtype=object))
-            row["label"] = out["label"].numpy()[0].decode()
-            for name, p in zip(meta["class_names"], out["probabilities"].numpy()[0]):
-                row[f"p_{name}"] = float(p)
-        results.append(row)
-    if args.output.endswith(".json"):
-        atomic_write_json(args.output, results)
-    else:
-        atomic_write_text(args.output, pd.DataFrame(results).to_csv(index=False))
-    errors = sum(1 for r in results if r["error"])
-    print(f"wrote {len(results)} predictions to {args.output} ({errors} with an error)")
+    return predict_file(args.saved_model, args.input, args.output, batch_size=args.batch_size,
+                        allow_empty_text=args.allow_empty_text)
 
 
 def _synth_danmu(out, size, seed):
@@ -292,6 +232,9 @@ def build_parser():
     predict.add_argument("--saved-model", required=True)
     predict.add_argument("--input", required=True, help="CSV with text,image columns, or an image folder")
     predict.add_argument("--output", required=True, help="preds.csv or preds.json")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--allow-empty-text", action="store_true",
+                         help="predict memes with empty text (with a warning) instead of an error row")
     predict.set_defaults(func=_cmd_predict)
 
     data = sub.add_parser("data", help="write or check a dataset")

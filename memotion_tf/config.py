@@ -197,6 +197,7 @@ def reference_document():
 
 
 if __name__ == "__main__":
-    with open(REFERENCE_PATH, "w") as f:
-        f.write(reference_document())
+    from memotion_tf.io import atomic_write_text
+
+    atomic_write_text(REFERENCE_PATH, reference_document())
     print(f"wrote {REFERENCE_PATH}")

@@ -312,7 +312,8 @@ def train_once(config, data, seed, strategy, fold=0, backup_dir=None, verbose=No
         trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     callbacks = []
     if backup_dir:
-        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True))
+        from memotion_tf.training.backup import AtomicBackupAndRestore
+        callbacks.append(AtomicBackupAndRestore(backup_dir, delete_checkpoint=True))
     if getattr(loss, "anneal", isinstance(loss, TSALoss)):
         callbacks.append(TSAProgress(total_steps=total_steps))
     if verbose is None:

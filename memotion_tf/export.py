@@ -3,8 +3,18 @@
 Every exported model has one `serving_default` signature:
 
     text:  tf.string [batch]   the meme text (ignored by image-only models)
-    image: tf.string [batch]   encoded image bytes, JPEG/PNG/BMP/GIF (ignored by text-only models)
-    -> probabilities: float32 [batch, classes], label: tf.string [batch]
+    image: tf.string [batch]   encoded image bytes, JPEG/PNG/GIF/BMP/WebP (ignored by text-only models)
+    -> probabilities: float32 [batch, classes]
+       label:         tf.string [batch]   the most probable class name
+       error:         tf.string [batch]   "" or why the row has no prediction
+       text_tokens:   int32 [batch]       the text's tokens before the model's length limit
+                                          (-1 where the preprocessing cannot count them)
+
+One bad image does not fail the batch: its row gets an `error` ("image: empty",
+"image: unsupported format ...", "image: corrupt or truncated"), NaN
+probabilities and an empty label, and the other rows are predicted as usual.
+`text_tokens` above the metadata's `max_text_tokens` means the text was
+truncated (`text_truncation`: "start" keeps the last tokens, "end" the first).
 
 Multi-label models (`multi_label=True`) also return `predicted`: int32
 [batch, classes], 1 where the probability reaches the threshold, and `label`
@@ -12,7 +22,8 @@ joins the predicted names with " | " (technique names contain commas).
 
 The vectoriser and image decoder inside are the ones training used. The
 SavedModel folder also holds `assets.extra/memotion_tf.json` (dataset, task,
-class names, split), which `memotion-tf evaluate` reads.
+class names, split, sequence length), which `memotion-tf evaluate` and
+`memotion-tf predict` read.
 """
 
 import json
@@ -30,6 +41,103 @@ SIGNATURE = "serving_default"
 
 TEXT_INPUTS = ("token_ids", "padding_mask", "segment_ids")
 LABEL_SEPARATOR = " | "
+
+
+IMAGE_FORMATS = "JPEG, PNG, GIF, BMP, WebP or JPEG XL"
+# Leading bytes of the formats tf.io.decode_image reads: (offset, bytes) pairs that must all match.
+_MAGIC = (
+    ((0, b"\xff\xd8\xff"),),  # JPEG
+    ((0, b"\x89PNG\r\n\x1a\n"),),
+    ((0, b"GIF8"),),
+    ((0, b"BM"),),
+    ((0, b"RIFF"), (8, b"WEBP")),
+    ((0, b"\xff\x0a"),),  # JPEG XL codestream
+    ((0, b"\x00\x00\x00\x0cJXL "),),  # JPEG XL container
+)
+IMAGE_ERRORS = {
+    "empty": "image: empty",
+    "format": f"image: unsupported format (TensorFlow decodes {IMAGE_FORMATS})",
+    "corrupt": "image: corrupt or truncated",
+}
+
+
+def image_errors(images, decoded):
+    """Per-row error strings ("" where `decoded`) for a batch of image bytes."""
+    padded = images + tf.constant(b"\x00" * 12)  # substr needs its offset inside the string
+    known = tf.zeros_like(decoded)
+    for parts in _MAGIC:
+        match = tf.ones_like(decoded)
+        for offset, magic in parts:
+            match &= tf.equal(tf.strings.substr(padded, offset, len(magic)), magic)
+        known |= match
+    reason = tf.where(known, IMAGE_ERRORS["corrupt"], IMAGE_ERRORS["format"])
+    reason = tf.where(tf.strings.length(images) > 0, reason, IMAGE_ERRORS["empty"])
+    return tf.where(decoded, "", reason)
+
+
+def decode_images(images, image_size):
+    """Decode a batch of image bytes that may hold bad ones.
+
+    Returns (images float32 [batch, size, size, 3], error tf.string [batch]):
+    zeros and an error message where a row cannot be decoded. A graph op
+    cannot catch a decoding error, so the rows go through a tf.data pipeline
+    with `ignore_errors`, keyed by row index, and are put back in order."""
+    count = tf.shape(images, out_type=tf.int64)[0]
+    rows = tf.data.Dataset.from_tensor_slices((tf.range(count), images))
+    rows = rows.map(lambda i, data: (i, decode_image(data, image_size)),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+    empty = (tf.zeros([0], tf.int64), tf.zeros([0, image_size, image_size, 3]))
+    index, decoded = rows.batch(tf.maximum(count, 1)).reduce(empty, lambda _, batch: batch)
+    index = index[:, None]
+    shape = tf.stack([count, image_size, image_size, 3])
+    ok = tf.scatter_nd(index, tf.ones_like(index[:, 0], tf.int32), count[None]) > 0
+    return tf.scatter_nd(index, decoded, shape), image_errors(images, ok)
+
+
+def text_limits(vectorizer):
+    """How much of a text the model reads, for the metadata: the input
+    `sequence_length`, `max_text_tokens` (without special tokens such as
+    [CLS] and [SEP]) and which end truncation cuts (`text_truncation`).
+
+    Token counts are known for a `SequenceVectorizer` and for a keras-hub
+    tokeniser + packer that returns a `padding_mask` (BERT, RoBERTa); for other
+    preprocessing there is no `max_text_tokens` and `text_tokens` is -1."""
+    length = getattr(vectorizer, "sequence_length", None)
+    if length is None:
+        return {}
+    length = int(length)
+    if hasattr(vectorizer, "token_counts"):  # pad_sequences' truncating="pre"
+        return {"sequence_length": length, "max_text_tokens": length, "text_truncation": "start"}
+    from memotion_tf.input_pipeline import text_inputs
+
+    packed = text_inputs(vectorizer, tf.constant([""])) if hasattr(vectorizer, "tokenizer") else {}
+    if "padding_mask" not in packed:
+        return {"sequence_length": length}
+    specials = int(tf.reduce_sum(tf.cast(packed["padding_mask"], tf.int32)))
+    return {"sequence_length": length, "max_text_tokens": length - specials, "text_truncation": "end"}
+
+
+def text_token_counts(vectorizer, text, limits):
+    """int32 [batch]: each text's tokens before truncation (in-vocabulary words
+    for a `SequenceVectorizer`, tokeniser pieces for a keras-hub preprocessor),
+    or -1 where `limits` (from `text_limits`) says they cannot be counted."""
+    if "max_text_tokens" not in limits:
+        return tf.fill(tf.shape(text), -1)
+    if hasattr(vectorizer, "token_counts"):
+        return vectorizer.token_counts(text)
+    return tf.cast(tf.RaggedTensor.row_lengths(vectorizer.tokenizer(text)), tf.int32)
+
+
+def _at_least_one_row(features, count):
+    """Pad an empty batch with one row of zeros: convolutions fail on a batch
+    of 0, and a caller may send one (the output is sliced back to `count`)."""
+    pad = tf.cast(tf.equal(count, 0), tf.int32)
+
+    def padded(value):
+        zeros = tf.zeros(tf.concat([[pad], tf.shape(value)[1:]], 0), value.dtype)
+        return tf.concat([value, zeros], 0)
+
+    return {name: padded(value) for name, value in features.items()}
 
 
 def model_modalities(model):
@@ -56,23 +164,28 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
     if vectorizer is not None:
         archive.track(vectorizer)
     names = tf.constant(list(class_names))
-    image_spec = tf.TensorSpec([image_size, image_size, 3], tf.float32) if image_size else None
+    limits = text_limits(vectorizer) if "text" in modalities else {}
 
     def serve(text, image):
         features = {}
+        count = tf.shape(text)[0]
+        error = tf.fill([count], "")
+        tokens = tf.zeros([count], tf.int32)
         if "text" in modalities:
             features.update(text_inputs(vectorizer, text))
+            tokens = text_token_counts(vectorizer, text, limits)
         if "image" in modalities:
-            features["image"] = tf.map_fn(
-                lambda b: decode_image(b, image_size), image, fn_output_signature=image_spec
-            )
-        probabilities = model(features, training=False)
+            features["image"], error = decode_images(image, image_size)
+        ok = tf.equal(error, "")
+        probabilities = model(_at_least_one_row(features, count), training=False)[:count]
+        probabilities = tf.where(ok[:, None], probabilities, tf.fill(tf.shape(probabilities), float("nan")))
+        out = {"probabilities": probabilities, "error": error, "text_tokens": tokens}
         if not multi_label:
-            return {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, -1))}
+            return dict(out, label=tf.where(ok, tf.gather(names, tf.argmax(probabilities, -1)), ""))
         predicted = tf.cast(probabilities >= threshold, tf.int32)
         chosen = tf.ragged.boolean_mask(tf.broadcast_to(names, tf.shape(probabilities)), predicted > 0)
         label = tf.strings.reduce_join(chosen, axis=-1, separator=LABEL_SEPARATOR)
-        return {"probabilities": probabilities, "predicted": predicted, "label": label}
+        return dict(out, predicted=predicted, label=label)
 
     archive.add_endpoint(
         SIGNATURE,
@@ -87,6 +200,7 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         meta = dict(metadata, class_names=list(class_names), modalities=list(modalities),
                     multi_label=multi_label, threshold=threshold if multi_label else None)
+        meta.update(limits)
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2)
     return path

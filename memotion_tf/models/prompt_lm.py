@@ -332,7 +332,9 @@ def export_prompt_scorer(scorer, path, *, class_names, metadata):
 
     serving_default(text: string [batch], image: string [batch], ignored)
     -> probabilities: float32 [batch, C] (softmax over the candidates'
-    log-likelihoods), log_likelihood: float32 [batch, C], label: string.
+    log-likelihoods), log_likelihood: float32 [batch, C], label: string,
+    error: string ("" always), text_tokens: int32 (the chat's tokens before
+    truncation to `max_text_tokens`, which the metadata records).
     The template, candidates, tokenizer and LM are inside; written atomically.
     """
     from memotion_tf.export import METADATA_FILE, SIGNATURE
@@ -346,8 +348,11 @@ def export_prompt_scorer(scorer, path, *, class_names, metadata):
         del image
         log_likelihood = scorer.log_likelihood(text)
         probabilities = tf.nn.softmax(log_likelihood, axis=-1)
+        chat = tf.strings.regex_replace(text, r"\s+", "") if scorer.strip_spaces else text
         return {"probabilities": probabilities, "log_likelihood": log_likelihood,
-                "label": tf.gather(names, tf.argmax(log_likelihood, -1))}
+                "label": tf.gather(names, tf.argmax(log_likelihood, -1)),
+                "error": tf.fill(tf.shape(text), ""),
+                "text_tokens": tf.cast(scorer._tokenize(chat).row_lengths(), tf.int32)}
 
     archive.add_endpoint(SIGNATURE, serve, input_signature=[
         tf.TensorSpec([None], tf.string, name="text"),
@@ -358,7 +363,7 @@ def export_prompt_scorer(scorer, path, *, class_names, metadata):
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         meta = dict(metadata, class_names=list(class_names), modalities=["text"], multi_label=False,
                     threshold=None, template=scorer.template, candidates=list(scorer.candidates),
-                    score=scorer.score)
+                    score=scorer.score, max_text_tokens=scorer.max_text_tokens, text_truncation="end")
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2, ensure_ascii=False)
     return path

@@ -77,10 +77,17 @@ class SequenceVectorizer(keras.layers.Layer):
     def get_vocabulary(self):
         return self.lookup.get_vocabulary()
 
-    def call(self, texts):
+    def _known_ids(self, texts):
         ids = self.lookup(texts)
-        ids = tf.ragged.boolean_mask(ids, ids > 1)
-        return tf.cast(pad_front(ids, self.sequence_length), "int32")
+        return tf.ragged.boolean_mask(ids, ids > 1)
+
+    def call(self, texts):
+        return tf.cast(pad_front(self._known_ids(texts), self.sequence_length), "int32")
+
+    def token_counts(self, texts):
+        """int32 [batch]: in-vocabulary words of each text before truncation;
+        above `sequence_length`, `call` keeps only the last ones."""
+        return tf.cast(self._known_ids(texts).row_lengths(), "int32")
 
     def get_config(self):
         config = super().get_config()

@@ -371,7 +371,8 @@ def train_classifier(config, data, seed, strategy, backup_dir=None, verbose=0):
         model.compile(optimizer=optimizer_fn(), loss="categorical_crossentropy", metrics=["accuracy"])
     callbacks = []
     if backup_dir:
-        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True))
+        from memotion_tf.training.backup import AtomicBackupAndRestore
+        callbacks.append(AtomicBackupAndRestore(backup_dir, delete_checkpoint=True))
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                         steps_per_epoch=steps or None,
                         validation_freq=int(settings.get("validation_freq", 1)),
@@ -446,7 +447,8 @@ def run_prompt(config, data, seed, strategy, vocabulary_texts=(), backup_dir=Non
             )
         callbacks = []
         if backup_dir:
-            callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True))
+            from memotion_tf.training.backup import AtomicBackupAndRestore
+            callbacks.append(AtomicBackupAndRestore(backup_dir, delete_checkpoint=True))
         fit = scorer.lm.fit(
             scorer.training_dataset(train["text"], train["label"], batch, shuffle_seed=seed),
             validation_data=scorer.training_dataset(val["text"], val["label"], batch),

@@ -51,7 +51,8 @@ import numpy as np
 from memotion_tf import config as config_lib
 from memotion_tf.evaluation.report import format_summary
 from memotion_tf.experiments import CONFIG_DIR, slug, synthetic_dir
-from memotion_tf.io import atomic_write_json, atomic_write_text
+from memotion_tf.io import atomic_file, atomic_write_json, atomic_write_text
+from memotion_tf.training.backup import AtomicBackupAndRestore
 
 log = logging.getLogger("memotion_tf")
 
@@ -326,7 +327,7 @@ def train_crom_ae(config, data, seed, strategy, backup_dir=None, verbose=None):
                        latent_dim=settings["latent_dim"])
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
                       loss={"text_from_image": "mse", "image_from_text": "mse"})
-    callbacks = [keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True)] if backup_dir else []
+    callbacks = [AtomicBackupAndRestore(backup_dir, delete_checkpoint=True)] if backup_dir else []
     history = model.fit(train, targets(train), validation_data=(val, targets(val)),
                         batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
                         epochs=settings["epochs"], callbacks=callbacks, verbose=_fit_verbose(verbose))
@@ -400,7 +401,7 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, backup_d
         model = build_classifier(config, data, crom_ae)
         model.compile(optimizer=keras.optimizers.Adam(step_lr(config, ratio, steps)),
                       loss=make_loss(config, y))
-    callbacks = [keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True)] if backup_dir else []
+    callbacks = [AtomicBackupAndRestore(backup_dir, delete_checkpoint=True)] if backup_dir else []
     history = model.fit(x, y, validation_data=(val_x, val_y), batch_size=global_batch, epochs=config.epochs,
                         callbacks=callbacks, verbose=_fit_verbose(verbose))
     return model, {k: [float(v) for v in vs] for k, vs in history.history.items()}, labelled
@@ -477,10 +478,8 @@ class CROMAEStore:
                                            backup_dir=os.path.join(folder, "backup"), verbose=self.verbose)
             log.info("CROM-AE seed %d: reconstruction MSE image->text %.4f, text->image %.4f (validation)",
                      seed, history["val_text_from_image_loss"][-1], history["val_image_from_text_loss"][-1])
-            os.makedirs(folder, exist_ok=True)
-            tmp = os.path.join(folder, ".tmp-crom_ae.weights.h5")
-            model.save_weights(tmp)
-            os.replace(tmp, weights_path)
+            with atomic_file(weights_path) as tmp:
+                model.save_weights(tmp)
             atomic_write_json(record_path, {"seed": seed, "signature": signature, "history": history})
         self.models[seed], self.histories[seed] = model, history
         return model, history

@@ -53,7 +53,8 @@ from memotion_tf.datasets.semeval21_task6 import (
 )
 from memotion_tf.evaluation.report import format_summary
 from memotion_tf.experiments import CONFIG_DIR, slug, synthetic_dir
-from memotion_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from memotion_tf.io import atomic_file, atomic_write_bytes, atomic_write_json, atomic_write_text
+from memotion_tf.training.backup import AtomicBackupAndRestore
 
 log = logging.getLogger("memotion_tf")
 
@@ -259,9 +260,8 @@ def _dev_scores_class():
                 values.append(float(value))
             if self.select_best and scores["micro_f1"] > self.state["best_micro_f1"]:
                 self.state.update(best_epoch=epoch + 1, best_micro_f1=scores["micro_f1"])
-                tmp = os.path.join(os.path.dirname(self.weights_path), ".tmp-best.weights.h5")
-                self.model.save_weights(tmp)
-                os.replace(tmp, self.weights_path)
+                with atomic_file(self.weights_path) as tmp:
+                    self.model.save_weights(tmp)
             atomic_write_json(self.state_path, self.state)
 
         def on_train_end(self, logs=None):
@@ -331,7 +331,7 @@ def train_member(config, inputs, train, dev, seed, strategy, state_dir, signatur
     x_dev = model.fusion_inputs(dev[0], dev[1])
     scores = _dev_scores_class()(x_dev, dev[3], config.protocol.get("threshold", 0.5), global_batch,
                                  state_dir, select_best=config.protocol.get("select_best_epoch", True))
-    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(state_dir, "backup"), delete_checkpoint=True),
+    callbacks = [AtomicBackupAndRestore(os.path.join(state_dir, "backup"), delete_checkpoint=True),
                  scores]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -541,10 +541,8 @@ def run_ensemble_row(config, inputs, data_dir, out_dir, strategy, member0=None, 
         x_test = model.fusion_inputs(inputs.tokens["test"], inputs.features("test"))
         test_probabilities = model.fusion.predict(x_test, batch_size=64, verbose=0)
         test_scores = score(test.gold, probabilities_to_labels(test_probabilities, threshold))
-        os.makedirs(member_dir, exist_ok=True)
-        tmp = os.path.join(member_dir, f".tmp-member_{k}.weights.h5")
-        model.fusion.save_weights(tmp)
-        os.replace(tmp, weights_path)
+        with atomic_file(weights_path) as tmp:
+            model.fusion.save_weights(tmp)
         record = {"member": k, "config": dict(signature, member=k), "seed": k, "best_epoch": best_epoch,
                   "dev_ids": [pool_ids[i] for i in dev_index], "history": history,
                   "test_metrics": {m: test_scores[m] for m in METRICS},
