@@ -1,6 +1,7 @@
 """The `memotion-tf` command (see ../shared/CONTRACT.md for the fixed surface).
 
     memotion-tf train --config CONFIG [--data-dir D] [--out O] [--profile P] [--set key=value ...]
+                      [--workers HOST:PORT,... --worker-index I]
     memotion-tf evaluate --saved-model PATH --data-dir D [--split val|dev|train|test|all]
     memotion-tf predict --saved-model PATH --input FILE_OR_DIR --output preds.csv|json [--allow-empty-text]
     memotion-tf data synth --dataset NAME --out D [--size N] [--seed S]
@@ -42,10 +43,12 @@ def _cmd_train(args):
     from memotion_tf import config as config_lib
     from memotion_tf import experiments
     from memotion_tf.evaluation.report import results_markdown, write_results
+    from memotion_tf.training import cluster
     from memotion_tf.training.strategy import get_strategy
 
     config = config_lib.load_config(args.config, args.profile, args.set or [])
     out = args.out or os.path.join("runs", config.paper or "train")
+    cluster.setup(args.workers, args.worker_index, out)  # before TensorFlow starts
     if config.paper in OWN_RUNNERS:
         runner, _ = _own_runner(config.paper)
         _, markdown = runner.train_config(args.config, args.profile, args.data_dir, out, args.set or [])
@@ -208,6 +211,8 @@ def _cmd_data(args):
 
 
 def build_parser():
+    from memotion_tf.training import cluster
+
     parser = argparse.ArgumentParser(prog="memotion-tf", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -217,6 +222,7 @@ def build_parser():
     train.add_argument("--out")
     train.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=["quick", "paper"])
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    cluster.add_arguments(train)
     train.set_defaults(func=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="metrics from an exported SavedModel alone")

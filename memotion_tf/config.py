@@ -58,6 +58,8 @@ class ExperimentConfig:
     loss_args: dict = _field({}, "Keyword arguments of the loss, e.g. `schedule = \"log\"` for TSA.")
     lr_schedule: str = _field("constant", "Learning-rate schedule: `constant`, or `warmup_cosine` (linear warm-up, then cosine annealing).")
     warmup_fraction: float = _field(0.1, "Fraction of the training steps spent warming up (`warmup_cosine`).")
+    lr_scaling: str = _field("linear", "How `learning_rate` follows the replicas: `linear` multiplies it by their number, "
+                             "as the global batch is `batch_size` times their number (Goyal et al., 2017); `none` keeps it.")
     augment: str = _field("", "Image augmentation inside tf.data: empty, or `randaugment`.")
     augment_args: dict = _field({}, "Keyword arguments of the augmentation, e.g. `num_ops`, `magnitude` for RandAugment.")
     folds: int = _field(0, "k-fold cross-validation: 0 uses the single stratified hold-out; k > 1 reports the mean over folds (one run per fold and seed).")

@@ -257,7 +257,8 @@ def train_once(config, data, seed, strategy, fold=0, backup_dir=None, verbose=No
     from memotion_tf.models import MODELS
     from memotion_tf.preprocessing.cleaning import clean_meme_text
     from memotion_tf.resampling.gmm import gmm_oversample
-    from memotion_tf.training.schedules import learning_rate
+    from memotion_tf.training import loop
+    from memotion_tf.training.schedules import learning_rate, scaled_learning_rate
     from memotion_tf.training.two_view import clean_view_accuracy, two_view_model
 
     if config.loss not in LOSSES:
@@ -287,11 +288,17 @@ def train_once(config, data, seed, strategy, fold=0, backup_dir=None, verbose=No
         )
         log.info("GMM oversampling: %s -> %s per class", np.bincount(train["label"]).tolist(),
                  np.bincount(labels).tolist())
-        train_ds = token_dataset(sequences, labels, num_classes=num_classes,
-                                 batch_size=global_batch, shuffle_seed=seed)
-    else:
-        train_ds = meme_dataset(train, **pipeline, shuffle_seed=seed, augment=_augmentation(config),
-                                augment_seed=seed, raw_text_column="text_raw" if two_views else None)
+
+    def train_data(rows=slice(None), batch_size=global_batch):
+        # `rows`: one worker's share under MultiWorkerMirroredStrategy (loop.per_worker).
+        if config.gmm:
+            return token_dataset(sequences[rows], labels[rows], num_classes=num_classes,
+                                 batch_size=batch_size, shuffle_seed=seed)
+        return meme_dataset(train.iloc[rows], **dict(pipeline, batch_size=batch_size), shuffle_seed=seed,
+                            augment=_augmentation(config), augment_seed=seed,
+                            raw_text_column="text_raw" if two_views else None)
+
+    train_ds = train_data()
     # Validation: raw text (both views of a two-view model get the raw text).
     val_ds = meme_dataset(val, **pipeline, raw_text_column="text" if two_views else None)
     steps_per_epoch = int(train_ds.cardinality())
@@ -299,8 +306,10 @@ def train_once(config, data, seed, strategy, fold=0, backup_dir=None, verbose=No
 
     with strategy.scope():
         model = make_model(config, num_classes, vectorizer)
-        optimizer = keras.optimizers.Adam(
-            learning_rate(config.lr_schedule, config.learning_rate, total_steps, config.warmup_fraction))
+        optimizer = keras.optimizers.Adam(learning_rate(
+            config.lr_schedule, scaled_learning_rate(config.learning_rate, strategy.num_replicas_in_sync,
+                                                     config.lr_scaling),
+            total_steps, config.warmup_fraction))
         if two_views:
             trainer = two_view_model(model)
             loss = CleanRawKLLoss(**config.loss_args)
@@ -318,8 +327,10 @@ def train_once(config, data, seed, strategy, fold=0, backup_dir=None, verbose=No
         callbacks.append(TSAProgress(total_steps=total_steps))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    history = trainer.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                          callbacks=callbacks, verbose=verbose, shuffle=False)
+    # model.fit, or under MultiWorkerMirroredStrategy the same contract with each worker reading its rows.
+    history = loop.fit(trainer, train_ds, dataset_fn=loop.per_worker(train_data, global_batch),
+                       validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose,
+                       shuffle=False)
     # The two-view validation set carries a second text view that the classifier alone does not take.
     eval_ds = meme_dataset(val, **pipeline) if two_views else val_ds
     probabilities = model.predict(eval_ds.map(lambda x, y: x), verbose=0)
@@ -440,6 +451,8 @@ def pipeline_main(paper, description, argv=None, run=None, data_dir_help=None, w
     import argparse
     import functools
 
+    from memotion_tf.training import cluster
+
     run = run or functools.partial(reproduce, paper)
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--profile", default="quick", choices=list(config_lib.PROFILES))
@@ -451,11 +464,13 @@ def pipeline_main(paper, description, argv=None, run=None, data_dir_help=None, w
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every row, e.g. --set epochs=3")
     parser.add_argument("--logical-cpus", type=int, help="split the CPU into N devices for MirroredStrategy")
+    cluster.add_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging()
     from memotion_tf.datasets.common import DataError
 
     try:
+        cluster.setup(args.workers, args.worker_index, args.out)  # before TensorFlow starts
         _, markdown = run(profile=args.profile, data_dir=args.data_dir, out_dir=args.out, seeds=args.seeds,
                           systems=args.systems, logical_cpus=args.logical_cpus, overrides=args.set)
     except (DataError, config_lib.ConfigError) as e:  # names the file, row and field: no traceback needed

@@ -14,6 +14,9 @@ path. A writer killed with SIGKILL cannot remove its temporary; the next atomic
 write to the same path removes every leftover whose process no longer runs
 (`clean_stale_temps`). Data is fsynced before the rename, so the renamed file
 is complete after a power cut too.
+
+A non-chief worker of a multi-worker run sends its writes elsewhere
+(`redirect_writes`).
 """
 
 import contextlib
@@ -25,6 +28,25 @@ import shutil
 import tempfile
 
 TEMP_KINDS = ("tmp", "old")
+
+# (folder, replacement): writes under a folder go to the same relative path
+# under its replacement (a multi-worker run's non-chief workers; see training/cluster.py).
+_redirects = []
+
+
+def redirect_writes(folder, replacement):
+    """From now on, write what is meant for a path under `folder` under `replacement` instead."""
+    _redirects.append((os.path.abspath(folder), os.path.abspath(replacement)))
+
+
+def write_path(path):
+    """Where a write meant for `path` goes: `path` itself unless `redirect_writes` says otherwise."""
+    path = os.fspath(path)
+    for folder, replacement in _redirects:
+        absolute = os.path.abspath(path)
+        if absolute == folder or absolute.startswith(folder + os.sep):
+            return os.path.join(replacement, os.path.relpath(absolute, folder))
+    return path
 
 
 def _prefix(kind, path):
@@ -70,7 +92,7 @@ def clean_stale_temps(path):
     RENAME_EXCHANGE), `path` is missing and its previous version sits in an
     `.old-` folder: that folder is moved back first. Temporaries of live
     processes are left alone. Returns the names removed or restored."""
-    path = os.path.abspath(os.fspath(path))
+    path = os.path.abspath(write_path(path))
     parent, base = os.path.split(path)
     try:
         names = sorted(os.listdir(parent))
@@ -120,7 +142,7 @@ def atomic_open(path, mode="wb", **kwargs):
     """
     if not any(c in mode for c in "wx") or "+" in mode:
         raise ValueError(f"atomic_open writes a new file; mode {mode!r} is not 'w' or 'wb'")
-    path = os.path.abspath(os.fspath(path))
+    path = os.path.abspath(write_path(path))
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     clean_stale_temps(path)
@@ -149,7 +171,7 @@ def atomic_file(path):
     >>> with atomic_file("runs/x/best.weights.h5") as tmp:
     ...     model.save_weights(tmp)
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.path.abspath(write_path(path))
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     clean_stale_temps(path)
@@ -205,7 +227,7 @@ def atomic_directory(path):
     where the system allows it (see the module docstring), else moved aside
     first and removed only after the new one is in place.
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.path.abspath(write_path(path))
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     clean_stale_temps(path)
@@ -228,3 +250,4 @@ def atomic_directory(path):
         if old:
             _remove(old)
     _fsync_path(parent, directory=True)
+

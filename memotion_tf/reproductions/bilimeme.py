@@ -351,8 +351,12 @@ def train_classifier(config, data, seed, strategy, backup_dir=None, verbose=0):
     import keras
 
     from memotion_tf.input_pipeline import meme_dataset
+    from memotion_tf.training import loop
+    from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
+    config = config.replace(learning_rate=scaled_learning_rate(
+        config.learning_rate, strategy.num_replicas_in_sync, config.lr_scaling))
     settings = protocol(config)
     num_classes = len(danmu.SIX_CLASSES)
     train, val, test = (_with_image_column(data.six[s]) for s in SPLITS)
@@ -373,10 +377,10 @@ def train_classifier(config, data, seed, strategy, backup_dir=None, verbose=0):
     if backup_dir:
         from memotion_tf.training.backup import AtomicBackupAndRestore
         callbacks.append(AtomicBackupAndRestore(backup_dir, delete_checkpoint=True))
-    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        steps_per_epoch=steps or None,
-                        validation_freq=int(settings.get("validation_freq", 1)),
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
+    history = loop.fit(model, train_ds, validation_data=val_ds, epochs=config.epochs,
+                       steps_per_epoch=steps or None,
+                       validation_freq=int(settings.get("validation_freq", 1)),
+                       callbacks=callbacks, verbose=verbose, shuffle=False)
     probabilities = model.predict(test_ds, verbose=0)
     return model, vectorizer, dict(history.history), probabilities
 
@@ -433,6 +437,9 @@ def run_prompt(config, data, seed, strategy, vocabulary_texts=(), backup_dir=Non
     """One seeded prompt run: (scorer, history, test log-likelihoods [n, 5])."""
     import keras
 
+    from memotion_tf.training import loop
+    from memotion_tf.training.schedules import scaled_learning_rate
+
     keras.utils.set_random_seed(seed)
     train, val, test = (data.main[s] for s in SPLITS)
     scorer = build_prompt_scorer(config, train["text"], vocabulary_texts, strategy)
@@ -441,7 +448,8 @@ def run_prompt(config, data, seed, strategy, vocabulary_texts=(), backup_dir=Non
         batch = config.batch_size * strategy.num_replicas_in_sync
         with strategy.scope():
             scorer.lm.compile(
-                optimizer=keras.optimizers.Adam(config.learning_rate),
+                optimizer=keras.optimizers.Adam(scaled_learning_rate(
+                    config.learning_rate, strategy.num_replicas_in_sync, config.lr_scaling)),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             )
@@ -449,8 +457,8 @@ def run_prompt(config, data, seed, strategy, vocabulary_texts=(), backup_dir=Non
         if backup_dir:
             from memotion_tf.training.backup import AtomicBackupAndRestore
             callbacks.append(AtomicBackupAndRestore(backup_dir, delete_checkpoint=True))
-        fit = scorer.lm.fit(
-            scorer.training_dataset(train["text"], train["label"], batch, shuffle_seed=seed),
+        fit = loop.fit(
+            scorer.lm, scorer.training_dataset(train["text"], train["label"], batch, shuffle_seed=seed),
             validation_data=scorer.training_dataset(val["text"], val["label"], batch),
             epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
         history = dict(fit.history)

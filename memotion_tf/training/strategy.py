@@ -1,9 +1,12 @@
-"""Pick the tf.distribute strategy: MirroredStrategy over the visible GPUs (or
-over N logical CPUs when asked), otherwise the default strategy."""
+"""Pick the tf.distribute strategy: MultiWorkerMirroredStrategy when `TF_CONFIG`
+names a cluster (see `cluster.py`), else MirroredStrategy over the visible GPUs
+(or over N logical CPUs when asked), otherwise the default strategy."""
 
 import logging
 
 import tensorflow as tf
+
+from memotion_tf.training import cluster
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,23 @@ def split_cpu(n):
 
 
 def get_strategy(logical_cpus=0):
-    """MirroredStrategy over GPUs, or over `logical_cpus` CPU devices, else default."""
+    """MultiWorkerMirroredStrategy when `TF_CONFIG` names a cluster; else
+    MirroredStrategy over GPUs, or over `logical_cpus` CPU devices, else default.
+
+    Call it before any other TensorFlow op: a multi-worker strategy must
+    configure TensorFlow's collective ops before they start."""
+    task = cluster.cluster_task()
+    if task is not None:
+        # Each worker uses its local GPUs (or its CPU) as replicas.
+        if logical_cpus > 1:
+            log.warning("logical_cpus=%d is ignored under MultiWorkerMirroredStrategy", logical_cpus)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        # Its collective ops log an INFO line for every traced function.
+        tf.get_logger().setLevel(logging.WARNING)
+        log.info("strategy MultiWorkerMirroredStrategy with %d replica(s); this is %s %d of %s",
+                 strategy.num_replicas_in_sync, task[1], task[2],
+                 {name: len(tasks) for name, tasks in task[0].items()})
+        return strategy
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
         strategy = tf.distribute.MirroredStrategy([d.name for d in gpus])
@@ -44,3 +63,17 @@ def get_strategy(logical_cpus=0):
         strategy = tf.distribute.get_strategy()
     log.info("strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     return strategy
+
+
+def is_multi_worker(strategy):
+    """Whether `strategy` spans several processes (Keras 3's `fit` does not work there)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy):
+    """Whether this process keeps what it writes: always, except on a
+    multi-worker strategy's workers other than the chief."""
+    resolver = getattr(strategy, "cluster_resolver", None) if is_multi_worker(strategy) else None
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return cluster.is_chief(resolver.cluster_spec().as_dict(), resolver.task_type, resolver.task_id)
