@@ -1,6 +1,7 @@
 # memotion-tf: every target that needs Python creates .venv on first use, so each
 # works alone on a fresh clone.
 #   make reproduce-uor|reproduce-cnhit|reproduce-1213li|reproduce-mami-ssl|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
+#        [WORKERS=host1:port,host2:port WORKER_INDEX=i]   (several machines: the same command on each)
 #   make test | make test-notebooks | make bench | make clean
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -13,7 +14,10 @@ SEEDS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-PAPER_ARGS = --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS))
+WORKERS ?=
+WORKER_INDEX ?= 0
+PAPER_ARGS = --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS)) \
+	$(if $(WORKERS),--workers $(WORKERS) --worker-index $(WORKER_INDEX))
 
 .PHONY: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme reproduce-all test test-notebooks bench clean
 

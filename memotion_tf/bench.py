@@ -114,6 +114,9 @@ def main(argv=None):
 
     print("RandAugment, ours vs keras.layers.RandAugment (same images, same run):")
     bench_randaugment.main()
+    from memotion_tf import bench_distribute
+
+    bench_distribute.main([])
 
 
 if __name__ == "__main__":

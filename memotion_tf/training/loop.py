@@ -25,6 +25,7 @@ It runs under any strategy, which is how the tests hold it to `fit`.
                   validation_data=val_ds, epochs=3, callbacks=[...])
 """
 
+import json
 import logging
 import os
 import shutil
@@ -55,12 +56,26 @@ def fit(model, x, *, dataset_fn=None, **kwargs):
         **kwargs: `Model.fit` arguments; across workers only `LOOP_ARGUMENTS`.
     """
     if not is_multi_worker(model.distribute_strategy):
+        _log_keras_resume(kwargs.get("callbacks"))
         return model.fit(x, **kwargs)
     unsupported = sorted(set(kwargs) - set(LOOP_ARGUMENTS))
     if unsupported:
         raise ValueError(f"multi-worker training does not support Model.fit's {unsupported}; "
                          f"it takes {list(LOOP_ARGUMENTS)}")
     return train_loop(model, dataset_fn or x, **kwargs)
+
+
+def _log_keras_resume(callbacks):
+    """Log where a `keras.callbacks.BackupAndRestore` resumes, as `WorkerBackup` does."""
+    for callback in callbacks or ():
+        if not isinstance(callback, keras.callbacks.BackupAndRestore):
+            continue
+        try:  # Keras' own record of the epoch to resume at; only informative here
+            with open(os.path.join(callback.backup_dir, "training_metadata.json")) as f:
+                epoch = int(json.load(f)["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        log.info("resuming from the backup in %s at epoch %d", callback.backup_dir, epoch + 1)
 
 
 def per_worker(make, global_batch_size):

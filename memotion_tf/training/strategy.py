@@ -43,8 +43,10 @@ def get_strategy(logical_cpus=0):
         if logical_cpus > 1:
             log.warning("logical_cpus=%d is ignored under MultiWorkerMirroredStrategy", logical_cpus)
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        # Its collective ops log an INFO line for every traced function.
+        # Its collective ops log an INFO line for every traced function, and
+        # every checkpoint save (training.loop.WorkerBackup) one through absl.
         tf.get_logger().setLevel(logging.WARNING)
+        logging.getLogger("absl").setLevel(logging.WARNING)
         log.info("strategy MultiWorkerMirroredStrategy with %d replica(s); this is %s %d of %s",
                  strategy.num_replicas_in_sync, task[1], task[2],
                  {name: len(tasks) for name, tasks in task[0].items()})
