@@ -2,8 +2,9 @@
 its backups; the learning-rate scaling; the cluster set-up and the non-chief write redirect."""
 
 import json
-import logging
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from memotion_tf.training.loop import WorkerBackup, per_worker, train_loop
 from memotion_tf.training.schedules import scaled_learning_rate
 from memotion_tf.training.strategy import get_strategy, is_chief, is_multi_worker
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 3
 
 
@@ -189,6 +191,16 @@ def test_per_worker_gives_each_worker_every_nth_row_at_the_replica_batch():
 def test_one_machine_is_not_multi_worker_and_is_the_chief():
     strategy = tf.distribute.get_strategy()
     assert not is_multi_worker(strategy) and is_chief(strategy)
+
+
+def test_logical_cpus_are_split_in_a_fresh_process():
+    """`--logical-cpus 2` starts from a process where TensorFlow has not run yet
+    (this one has: conftest split its CPU)."""
+    code = "from memotion_tf.training.strategy import get_strategy; print(get_strategy(2).num_replicas_in_sync)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["2"]
 
 
 def test_linear_learning_rate_scaling():

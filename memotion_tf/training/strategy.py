@@ -51,9 +51,10 @@ def get_strategy(logical_cpus=0):
                  strategy.num_replicas_in_sync, task[1], task[2],
                  {name: len(tasks) for name, tasks in task[0].items()})
         return strategy
-    gpus = tf.config.list_logical_devices("GPU")
-    if gpus:
-        strategy = tf.distribute.MirroredStrategy([d.name for d in gpus])
+    # Physical, not logical: listing logical devices would initialise them
+    # before split_cpu can split the CPU.
+    if tf.config.list_physical_devices("GPU"):
+        strategy = tf.distribute.MirroredStrategy()  # every visible GPU
     elif logical_cpus > 1:
         split_cpu(logical_cpus)
         cpus = tf.config.list_logical_devices("CPU")[:logical_cpus]
