@@ -122,12 +122,24 @@ def _floats(logs):
 
 
 def _distributed_step(strategy, step):
-    """One `step` (train_step or test_step) on every replica; logs averaged over replicas."""
+    """One `step` (train_step or test_step) on every replica; its logs averaged
+    over the replicas in one all-reduce (one collective operation per step
+    across workers, rather than one per metric)."""
 
     @tf.function(reduce_retracing=True)
     def run(iterator):
-        outputs = strategy.run(step, args=(next(iterator),))
-        return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), outputs)
+        layout = []
+
+        def replica_step(data):
+            logs = step(data)
+            values = [tf.cast(v, tf.float32) for v in tf.nest.flatten(logs)]
+            layout.append((logs, [v.shape for v in values]))
+            return tf.concat([tf.reshape(v, [-1]) for v in values] or [tf.zeros([0])], axis=0)
+
+        means = strategy.reduce("MEAN", strategy.run(replica_step, args=(next(iterator),)), axis=None)
+        logs, shapes = layout[0]
+        parts = tf.split(means, [shape.num_elements() for shape in shapes]) if shapes else []
+        return tf.nest.pack_sequence_as(logs, [tf.reshape(p, shape) for p, shape in zip(parts, shapes)])
 
     return run
 
@@ -136,7 +148,7 @@ def _metrics_or_logs(model, logs):
     """The model's metrics read across all replicas when they are what the steps
     return (a custom step may return other logs), as `fit` does."""
     metrics = _floats(model.get_metrics_result())
-    return metrics if logs is not None and set(metrics) == set(logs) else dict(logs or {})
+    return metrics if logs is not None and set(metrics) == set(logs) else _floats(logs)
 
 
 def _known_steps(data):
@@ -158,7 +170,9 @@ def _run_steps(model, function, iterator, steps, begin, end):
             step_logs = function(iterator)
         except (StopIteration, tf.errors.OutOfRangeError):
             return logs, True
-        logs = _floats(step_logs)
+        # Tensors, as fit passes them: the callback list converts them, off the
+        # critical path when its callbacks allow.
+        logs = step_logs
         end(step, logs)
         step += 1
         if model.stop_training:
