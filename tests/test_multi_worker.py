@@ -64,13 +64,14 @@ def _finish(processes, logs):
 
 
 def _kill_when(path, processes, logs):
-    """SIGKILL the processes as soon as `path` exists."""
+    """SIGKILL the processes a moment after `path` appears: during the next epoch."""
     deadline = time.monotonic() + TIMEOUT
     while not os.path.exists(path):
         if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
             _finish(processes, logs)
             raise AssertionError(f"{path} never appeared before the run ended")
         time.sleep(0.02)
+    time.sleep(0.2)
     for p in processes:
         p.send_signal(signal.SIGKILL)
     for p in processes:
@@ -127,7 +128,7 @@ def test_two_workers_train_one_model_and_only_the_chief_writes(tmp_path):
 def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
     """One machine (Model.fit with keras.callbacks.BackupAndRestore): SIGKILL after
     the first epoch's backup, then the same command again."""
-    epochs, out, log = 8, tmp_path / "out", str(tmp_path / "run.log")
+    epochs, out, log = 5, tmp_path / "out", str(tmp_path / "run.log")
     backup = out / "LSTM-T" / "backup" / "seed_0"
     first = _train(out, log, epochs)
     _kill_when(str(backup / "training_metadata.json"), [first], [log])
@@ -146,7 +147,7 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
 def test_killed_workers_resume_together_from_the_chiefs_backup(tmp_path):
     """Two workers (the custom loop, WorkerBackup): SIGKILL both after the first
     backup, start both again with the same command."""
-    epochs, out = 8, tmp_path / "out"
+    epochs, out = 5, tmp_path / "out"
     logs = [str(tmp_path / f"worker{i}.log") for i in range(2)]
     backup = out / "LSTM-T" / "backup" / "seed_0"
 
