@@ -21,7 +21,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from memotion_tf import config as config_lib
 from memotion_tf.datasets import mami, memotion7k
 from memotion_tf.datasets.common import check_images
-from memotion_tf.io import atomic_write_json
+from memotion_tf.io import atomic_write_json, create_once
 
 log = logging.getLogger("memotion_tf")
 
@@ -94,11 +94,11 @@ def ensure_data(config, data_dir=None):
     `data_dir` the embedded synthetic copy is written on first use."""
     if data_dir:
         return data_dir, False
-    path = synthetic_dir(config.dataset, config.synthetic_size)
-    if not os.path.exists(path):
+    def write(path):
         log.info("writing %d synthetic %s memes to %s", config.synthetic_size, config.dataset, path)
         SYNTHESIZERS[config.dataset](path, size=config.synthetic_size, seed=0)
-    return path, True
+
+    return create_once(synthetic_dir(config.dataset, config.synthetic_size), write), True
 
 
 @dataclasses.dataclass

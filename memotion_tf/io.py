@@ -16,12 +16,14 @@ write to the same path removes every leftover whose process no longer runs
 is complete after a power cut too.
 
 A non-chief worker of a multi-worker run sends its writes elsewhere
-(`redirect_writes`).
+(`redirect_writes`); processes that start together create shared data once
+(`create_once`).
 """
 
 import contextlib
 import ctypes
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -251,3 +253,21 @@ def atomic_directory(path):
             _remove(old)
     _fsync_path(parent, directory=True)
 
+
+def create_once(path, create):
+    """Call `create(path)` unless `path` exists, under a lock: processes that start
+    together (the workers of a multi-worker run, two runs sharing `data/`) create
+    it once, and the others wait until it is there. `create` should write `path`
+    atomically (`atomic_directory`). The lock file `path + ".lock"` stays."""
+    path = os.fspath(path)
+    if os.path.exists(path):
+        return path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not os.path.exists(path):
+                create(path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return path

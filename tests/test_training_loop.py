@@ -243,3 +243,27 @@ def test_a_non_chief_worker_writes_under_a_private_folder(tmp_path, monkeypatch)
     assert os.path.exists(os.path.join(private, "uor", "saved_model", "saved_model.pb"))
     # Paths outside the output folder are not redirected.
     assert io.write_path(str(tmp_path / "elsewhere.json")) == str(tmp_path / "elsewhere.json")
+
+
+CREATE = """
+import os, sys, time
+from memotion_tf.io import atomic_directory, create_once
+
+def create(path):
+    with open(sys.argv[2], "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(1.0)  # both processes are waiting on the lock meanwhile
+    with atomic_directory(path) as tmp:
+        open(os.path.join(tmp, "labels.csv"), "w").close()
+
+create_once(sys.argv[1], create)
+assert os.path.exists(os.path.join(sys.argv[1], "labels.csv"))
+"""
+
+
+def test_processes_starting_together_create_the_synthetic_data_once(tmp_path):
+    target, calls = str(tmp_path / "data" / "synthetic"), str(tmp_path / "calls.txt")
+    processes = [subprocess.Popen([sys.executable, "-c", CREATE, target, calls], cwd=ROOT,
+                                  env=dict(os.environ, PYTHONPATH=ROOT)) for _ in range(2)]
+    assert [p.wait(timeout=60) for p in processes] == [0, 0]
+    assert len(open(calls).read().split()) == 1

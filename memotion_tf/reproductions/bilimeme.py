@@ -56,7 +56,7 @@ from memotion_tf.datasets import danmu
 from memotion_tf.datasets.common import DataError
 from memotion_tf.experiments import CONFIG_DIR, ROOT, config_signature, slug, synthetic_dir
 from memotion_tf.evaluation.report import results_table, write_results
-from memotion_tf.io import atomic_write_json
+from memotion_tf.io import atomic_write_json, create_once
 
 log = logging.getLogger("memotion_tf")
 
@@ -274,11 +274,11 @@ def ensure_danmu(config, data_dir=None):
     (both forms) is written once under `data/synthetic/`."""
     if data_dir:
         return data_dir, False
-    path = synthetic_dir(DATASET, config.synthetic_size)
-    if not os.path.exists(path):
+    def write(path):
         log.info("writing %d synthetic bullet chats to %s", config.synthetic_size, path)
         danmu.write_synthetic_danmu(path, size=config.synthetic_size, seed=0)
-    return path, True
+
+    return create_once(synthetic_dir(DATASET, config.synthetic_size), write), True
 
 
 def check_danmu(data_dir, data_form="auto"):
