@@ -14,7 +14,7 @@ import tensorflow as tf
 from memotion_tf import io
 from memotion_tf.config import ConfigError
 from memotion_tf.losses.tsa import TSALoss, TSAProgress
-from memotion_tf.training import cluster
+from memotion_tf.training import cluster, loop
 from memotion_tf.training.loop import WorkerBackup, per_worker, train_loop
 from memotion_tf.training.schedules import scaled_learning_rate
 from memotion_tf.training.strategy import get_strategy, is_chief, is_multi_worker
@@ -165,13 +165,28 @@ def test_backup_every_few_batches_resumes_at_the_start_of_its_epoch(tmp_path):
     saver = WorkerBackup(backup, save_freq=3, delete_checkpoint=False)
     with pytest.raises(KeyboardInterrupt):
         train_loop(model, _data(), epochs=4, verbose=0, callbacks=[saver, StopAt(2)])
-    # Saved after batches 3 and 6 of epoch 1 (the last save of that epoch): resume at epoch 1.
+    # 7 batches an epoch, a backup every 3: the last one is in epoch 1 (its 5th batch),
+    # so training resumes at the start of epoch 1.
     again = WorkerBackup(backup, save_freq=3)
     again.set_model(_model(strategy))
     again.on_train_begin()
     assert again.initial_epoch == 1
     with pytest.raises(ValueError, match="save_freq"):
         WorkerBackup(backup, save_freq=0)
+
+
+def test_fit_takes_the_loop_and_the_dataset_function_across_workers(monkeypatch):
+    monkeypatch.setattr(loop, "is_multi_worker", lambda strategy: True)
+    model, built = _model(tf.distribute.get_strategy()), []
+
+    def make(rows, batch_size):
+        built.append((rows, batch_size))
+        return _data(batch_size=batch_size)
+
+    history = loop.fit(model, _data(), dataset_fn=per_worker(make, 8), epochs=2, verbose=0, shuffle=False)
+    assert built == [(slice(0, None, 1), 8)] and len(history.history["loss"]) == 2
+    with pytest.raises(ValueError, match="class_weight"):
+        loop.fit(model, _data(), epochs=1, class_weight={0: 1.0, 1: 1.0, 2: 1.0})
 
 
 def test_per_worker_gives_each_worker_every_nth_row_at_the_replica_batch():

@@ -84,9 +84,10 @@ def per_worker(make, global_batch_size):
     Worker i of n gets `make(slice(i, None, n), per_replica_batch)`: every
     n-th row, batched for one replica. `make(rows, batch_size)` builds the
     pipeline from those rows only, so a worker reads and decodes its own share
-    of the data. Worker shards differ by at most one row, so every worker has
-    the single-machine number of batches, give or take the last one; the
-    distributed iterator gives a worker that has run out an empty batch.
+    of the data. The shards differ by at most one row, so an epoch has as many
+    global steps as one machine has batches (ceil(rows / global batch)); a
+    worker whose shard has one batch fewer gets an empty batch for the last
+    step from the distributed iterator.
     """
 
     def dataset_fn(context):
@@ -167,12 +168,11 @@ def _run_steps(model, function, iterator, steps, begin, end):
     while steps is None or step < steps:
         begin(step)
         try:
-            step_logs = function(iterator)
+            # Tensors, as fit passes them: the callback list converts them, off
+            # the critical path when its callbacks allow.
+            logs = function(iterator)
         except (StopIteration, tf.errors.OutOfRangeError):
             return logs, True
-        # Tensors, as fit passes them: the callback list converts them, off the
-        # critical path when its callbacks allow.
-        logs = step_logs
         end(step, logs)
         step += 1
         if model.stop_training:
@@ -247,7 +247,7 @@ def train_loop(model, x, *, epochs=1, validation_data=None, callbacks=None, verb
             log.warning("the training data ran out after %d epochs of %d steps; stopping",
                         epoch + 1, steps_per_epoch)
             break
-    if epochs > initial_epoch:
+    if epochs > 0:  # as fit: e.g. copies an exponential moving average into the weights
         model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs=training_logs)
     return history
@@ -280,7 +280,7 @@ class WorkerBackup(keras.callbacks.Callback):
 
     Args:
         backup_dir: folder of the backups of this one run.
-        save_freq: "epoch", or a number of batches.
+        save_freq: "epoch", or a number of batches (counted across epochs).
         delete_checkpoint: delete `backup_dir` when training ends.
     """
 
@@ -317,11 +317,12 @@ class WorkerBackup(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
-        self._batches = 0
 
     def on_train_batch_end(self, batch, logs=None):
+        # Batches since the last backup, across epochs, as Keras counts them.
         self._batches += 1
-        if self.save_freq != "epoch" and self._batches % self.save_freq == 0:
+        if self.save_freq != "epoch" and self._batches >= self.save_freq:
+            self._batches = 0
             self._save(self._current_epoch)
 
     def on_epoch_end(self, epoch, logs=None):
