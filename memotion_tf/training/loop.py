@@ -19,7 +19,8 @@ under a multi-worker one. `train_loop` keeps fit's contract:
   `WorkerBackup`, the same promise kept with `tf.train.CheckpointManager` so
   that every worker restores the same state.
 
-It runs under any strategy, which is how the tests hold it to `fit`.
+It runs under any strategy, which is how the tests hold it to `fit`. Unlike
+`fit` on a GPU (`jit_compile="auto"`), it does not compile the step with XLA.
 
     history = fit(model, train_ds, dataset_fn=per_worker(make_train_ds, global_batch),
                   validation_data=val_ds, epochs=3, callbacks=[...])
