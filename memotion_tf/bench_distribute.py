@@ -12,11 +12,12 @@ run:
 4. MultiWorkerMirroredStrategy, 2 worker processes on 127.0.0.1,
    `train_loop` with each worker reading its rows (timed on the chief).
 
-The first epoch (tracing, warm-up) is not timed. Ratios are examples/s over
-configuration 1's. On a 2-core CPU the replicas share the same cores, so
+The first epoch (tracing, warm-up) is not timed; every configuration runs
+twice, in alternating rounds, and its faster run counts. Ratios are
+examples/s over configuration 1's. On a 2-core CPU the replicas share the same cores, so
 the ratios say what the machinery costs here, not what GPUs or machines gain.
 
-    .venv/bin/python -m memotion_tf.bench_distribute   # about 1 minute on 2 CPU cores
+    .venv/bin/python -m memotion_tf.bench_distribute   # about 2 minutes on 2 CPU cores
 """
 
 import argparse
@@ -131,9 +132,17 @@ def _run(name, timeout=600):
     return json.loads(outputs[0].strip().splitlines()[-1])
 
 
-def distribute_throughput():
-    """{configuration: {"replicas", "global_batch", "steps_per_s"}} for every configuration."""
-    return {name: _run(name) for name, _ in CONFIGURATIONS}
+def distribute_throughput(repeats=2):
+    """{configuration: {"replicas", "global_batch", "steps_per_s"}}: the best of
+    `repeats` rounds, each running every configuration in turn, so that all of
+    them see the machine's load alike."""
+    best = {}
+    for _ in range(repeats):
+        for name, _ in CONFIGURATIONS:
+            result = _run(name)
+            if name not in best or result["steps_per_s"] > best[name]["steps_per_s"]:
+                best[name] = result
+    return best
 
 
 def report(results):
@@ -157,7 +166,7 @@ def main(argv=None):
         _child(args.child, args.workers, args.worker_index)
         return
     print(f"Distributed training (LSTM-T, {SEQUENCE_LENGTH} tokens, per-replica batch {PER_REPLICA_BATCH}; "
-          "same run; ratio: examples/s over 1 replica with fit):")
+          "best of 2 alternating rounds; ratio: examples/s over 1 replica with fit):")
     for line in report(distribute_throughput()):
         print(line)
     print("  On this 2-core CPU every replica and worker shares the same cores: informative only.")
