@@ -94,6 +94,7 @@ def ensure_data(config, data_dir=None):
     `data_dir` the embedded synthetic copy is written on first use."""
     if data_dir:
         return data_dir, False
+
     def write(path):
         log.info("writing %d synthetic %s memes to %s", config.synthetic_size, config.dataset, path)
         SYNTHESIZERS[config.dataset](path, size=config.synthetic_size, seed=0)

@@ -274,6 +274,7 @@ def ensure_danmu(config, data_dir=None):
     (both forms) is written once under `data/synthetic/`."""
     if data_dir:
         return data_dir, False
+
     def write(path):
         log.info("writing %d synthetic bullet chats to %s", config.synthetic_size, path)
         danmu.write_synthetic_danmu(path, size=config.synthetic_size, seed=0)
