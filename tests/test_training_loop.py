@@ -17,7 +17,8 @@ from memotion_tf.losses.tsa import TSALoss, TSAProgress
 from memotion_tf.training import cluster, loop
 from memotion_tf.training.loop import WorkerBackup, per_worker, train_loop
 from memotion_tf.training.schedules import scaled_learning_rate
-from memotion_tf.training.strategy import get_strategy, is_chief, is_multi_worker
+from memotion_tf.training import strategy as strategy_module
+from memotion_tf.training.strategy import get_strategy, is_chief, is_multi_worker, single_machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 3
@@ -204,9 +205,14 @@ def test_per_worker_gives_each_worker_every_nth_row_at_the_replica_batch():
     assert batches == [[1, 3], [5, 7], [9]]
 
 
-def test_one_machine_is_not_multi_worker_and_is_the_chief():
+def test_one_machine_is_not_multi_worker_and_is_the_chief(monkeypatch):
     strategy = tf.distribute.get_strategy()
     assert not is_multi_worker(strategy) and is_chief(strategy)
+    assert single_machine(strategy, "1213Li") is strategy
+    # The runners that fit NumPy arrays stop with a clear error across workers.
+    monkeypatch.setattr(strategy_module, "is_multi_worker", lambda strategy: True)
+    with pytest.raises(ConfigError, match="1213Li does not train across several workers"):
+        single_machine(strategy, "1213Li")
 
 
 def test_logical_cpus_are_split_in_a_fresh_process():

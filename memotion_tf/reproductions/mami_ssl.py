@@ -652,11 +652,11 @@ def plot_summary(results, path):
 def run_configs(configs, profile, data_dir=None, out_dir=None, seeds=None, verbose=None):
     """Train every row of `configs` (each at each of its ratios) and write the
     results under `out_dir` (default `runs/mami_ssl`)."""
-    from memotion_tf.training.strategy import get_strategy
+    from memotion_tf.training.strategy import get_strategy, single_machine
 
     first = configs[0]
     out_dir = out_dir or os.path.join("runs", "mami_ssl")
-    strategy = get_strategy(first.logical_cpus)
+    strategy = single_machine(get_strategy(first.logical_cpus), "MAMI-SSL")
     data_path, synthetic = ensure_data(first, data_dir)
     cache_dir = first.protocol.get("feature_cache") or os.path.join(out_dir, "features")
     data = prepare_data(first, data_path, synthetic, cache_dir)

@@ -751,10 +751,10 @@ def run_configs(configs, profile="quick", data_dir=None, out_dir=None, seeds=Non
     """Train and score the given 1213Li configs (Table 1 rows and/or the
     ensemble, e.g. one file for `memotion-tf train --config`), then write
     results.json / results.md under `out_dir`."""
-    from memotion_tf.training.strategy import get_strategy
+    from memotion_tf.training.strategy import get_strategy, single_machine
 
     out_dir = out_dir or os.path.join("runs", PAPER)
-    strategy = get_strategy(configs[0].logical_cpus)
+    strategy = single_machine(get_strategy(configs[0].logical_cpus), "1213Li")
     data_path, synthetic = ensure_corpus(configs[0], data_dir)
     splits = read_corpus(data_path, progress=progress, config=configs[0])
     inputs = Inputs(configs[0], splits)

@@ -6,6 +6,7 @@ import logging
 
 import tensorflow as tf
 
+from memotion_tf.config import ConfigError
 from memotion_tf.training import cluster
 
 log = logging.getLogger(__name__)
@@ -80,3 +81,12 @@ def is_chief(strategy):
     if resolver is None or not resolver.cluster_spec().as_dict():
         return True
     return cluster.is_chief(resolver.cluster_spec().as_dict(), resolver.task_type, resolver.task_id)
+
+
+def single_machine(strategy, runner):
+    """`strategy`, or a clear error for a runner that cannot train across workers."""
+    if is_multi_worker(strategy):
+        raise ConfigError(f"{runner} does not train across several workers yet (it fits NumPy arrays with "
+                          "Model.fit and keeps its own state files); run it on one machine, without "
+                          "--workers or TF_CONFIG")
+    return strategy
