@@ -251,7 +251,8 @@ def test_chief_rule():
 
 def test_a_non_chief_worker_writes_under_a_private_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "_redirects", [])
-    monkeypatch.delenv(cluster.TF_CONFIG, raising=False)
+    # setenv, so that the TF_CONFIG cluster.setup writes is removed afterwards.
+    monkeypatch.setenv(cluster.TF_CONFIG, "")
     out = tmp_path / "runs"
     assert cluster.setup(None, 0, str(out)) is None  # no cluster: nothing changes
     assert cluster.setup("127.0.0.1:1,127.0.0.1:2", 0, str(out)) is None  # the chief writes in place
@@ -265,6 +266,12 @@ def test_a_non_chief_worker_writes_under_a_private_folder(tmp_path, monkeypatch)
     assert os.path.exists(os.path.join(private, "uor", "saved_model", "saved_model.pb"))
     # Paths outside the output folder are not redirected.
     assert io.write_path(str(tmp_path / "elsewhere.json")) == str(tmp_path / "elsewhere.json")
+
+
+def test_the_cluster_set_up_by_a_test_does_not_outlive_it():
+    # Ordering guard for the test above: a TF_CONFIG left behind would make every
+    # later get_strategy in this process try (and fail) to start a multi-worker strategy.
+    assert cluster.cluster_task() is None and io._redirects == []
 
 
 CREATE = """
