@@ -126,13 +126,14 @@ def test_two_workers_train_one_model_and_only_the_chief_writes(tmp_path):
 
 
 def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
-    """One machine (Model.fit with keras.callbacks.BackupAndRestore): SIGKILL after
-    the first epoch's backup, then the same command again."""
+    """One machine (Model.fit with training.backup.AtomicBackupAndRestore): SIGKILL
+    after the first epoch's backup, then the same command again."""
     epochs, out, log = 5, tmp_path / "out", str(tmp_path / "run.log")
     backup = out / "LSTM-T" / "backup" / "seed_0"
+    metadata = backup / "state" / "training_metadata.json"
     first = _train(out, log, epochs)
-    _kill_when(str(backup / "training_metadata.json"), [first], [log])
-    resume_at = json.load(open(backup / "training_metadata.json"))["epoch"]
+    _kill_when(str(metadata), [first], [log])
+    resume_at = json.load(open(metadata))["epoch"]
     assert 1 <= resume_at < epochs, resume_at
     assert not os.path.exists(out / "LSTM-T" / "saved_model")
 

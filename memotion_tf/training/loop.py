@@ -71,8 +71,11 @@ def _log_keras_resume(callbacks):
     for callback in callbacks or ():
         if not isinstance(callback, keras.callbacks.BackupAndRestore):
             continue
-        try:  # Keras' own record of the epoch to resume at; only informative here
-            with open(os.path.join(callback.backup_dir, "training_metadata.json")) as f:
+        # The file Keras' `_load_model` reads (training.backup.AtomicBackupAndRestore moves it).
+        path = getattr(callback, "_training_metadata_path",
+                       os.path.join(callback.backup_dir, "training_metadata.json"))
+        try:  # only informative here
+            with open(path) as f:
                 epoch = int(json.load(f)["epoch"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
