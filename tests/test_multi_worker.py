@@ -39,11 +39,23 @@ def _addresses(n):
 def _train(out, log_path, epochs, *extra):
     """Start `memotion-tf train` on the LSTM-T row of UoR; output goes to `log_path`."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    env.update(PYTHONPATH=ROOT, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    # Temporary folders (a non-chief worker's writes) go under the test's folder.
+    env.update(PYTHONPATH=ROOT, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=_tmp(out))
     command = [sys.executable, "-m", "memotion_tf.cli", "train", "--config", "configs/uor/lstm_t.toml",
                "--data-dir", fixtures.memotion_dir(), "--out", str(out), "--set", f"epochs={epochs}",
                *TINY, *extra]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+
+
+def _tmp(out):
+    path = os.path.join(os.path.dirname(out), "tmp")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _ours(folder):
+    """What the project left in a temporary folder (TensorFlow leaves its own files)."""
+    return [name for name in os.listdir(folder) if name.startswith("memotion-")]
 
 
 def _finish(processes, logs):
@@ -114,7 +126,8 @@ def test_two_workers_train_one_model_and_only_the_chief_writes(tmp_path):
     assert metrics[0] == metrics[1]
     # Only the chief's writes are kept; the other worker's private folder is gone.
     private = re.search(r"goes to (\S+), removed at exit", text[1]).group(1)
-    assert not os.path.exists(private)
+    assert private.startswith(_tmp(out)) and not os.path.exists(private)
+    assert _ours(_tmp(out)) == []
     assert "is not the chief" not in text[0]
     assert [os.path.relpath(p, out) for p in _saved_models(str(out))] == ["LSTM-T/saved_model/saved_model.pb"]
     results = json.load(open(out / "results.json"))
@@ -149,15 +162,18 @@ def test_killed_workers_resume_together_from_the_chiefs_backup(tmp_path):
     """Two workers (the custom loop, WorkerBackup): SIGKILL both after the first
     backup, start both again with the same command."""
     epochs, out = 5, tmp_path / "out"
-    logs = [str(tmp_path / f"worker{i}.log") for i in range(2)]
+    killed, logs = ([str(tmp_path / f"{run}{i}.log") for i in range(2)] for run in ("killed", "worker"))
     backup = out / "LSTM-T" / "backup" / "seed_0"
 
-    def start(workers):
+    def start(workers, logs):
         return [_train(out, logs[i], epochs, "--workers", workers, "--worker-index", str(i)) for i in range(2)]
 
-    _kill_when(str(backup / "checkpoint"), start(_addresses(2)), logs)
+    _kill_when(str(backup / "checkpoint"), start(_addresses(2), killed), killed)
     assert not os.path.exists(out / "LSTM-T" / "saved_model")
-    _finish(start(_addresses(2)), logs)
+    left = re.search(r"goes to (\S+), removed at exit", open(killed[1]).read()).group(1)
+    assert os.path.exists(left)  # SIGKILL skips the removal at exit...
+    _finish(start(_addresses(2), logs), logs)
+    assert _ours(_tmp(out)) == []  # ...and the same command started again removes it
     resumed = [re.search(r"resuming from the backup in \S+ at epoch (\d+)", open(p).read()) for p in logs]
     assert all(resumed), "both workers resume"
     resume_at = int(resumed[0].group(1)) - 1

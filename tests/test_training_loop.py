@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -251,6 +252,7 @@ def test_chief_rule():
 
 def test_a_non_chief_worker_writes_under_a_private_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "_redirects", [])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     # setenv, so that the TF_CONFIG cluster.setup writes is removed afterwards.
     monkeypatch.setenv(cluster.TF_CONFIG, "")
     out = tmp_path / "runs"
@@ -266,6 +268,8 @@ def test_a_non_chief_worker_writes_under_a_private_folder(tmp_path, monkeypatch)
     assert os.path.exists(os.path.join(private, "uor", "saved_model", "saved_model.pb"))
     # Paths outside the output folder are not redirected.
     assert io.write_path(str(tmp_path / "elsewhere.json")) == str(tmp_path / "elsewhere.json")
+    # The same command started again (after a SIGKILL) gets the same folder, emptied.
+    assert cluster.private_folder(str(out), "worker", 1) == private and os.listdir(private) == []
 
 
 def test_the_cluster_set_up_by_a_test_does_not_outlive_it():

@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import tempfile
+import zlib
 
 from memotion_tf import io
 from memotion_tf.config import ConfigError
@@ -79,9 +80,11 @@ def setup(workers=None, worker_index=0, out_dir=None):
             process as worker `worker_index`. None keeps `TF_CONFIG` as it is.
         worker_index: this worker's position in `workers`.
         out_dir: the output folder. On a worker other than the chief, writes
-            under it go to a temporary folder instead, removed at exit.
+            under it go to a private temporary folder instead (`private_folder`),
+            removed at exit, and at the next start of the same command if a
+            kill left it behind.
 
-    Returns the temporary folder on a non-chief worker, else None.
+    Returns the private folder on a non-chief worker, else None.
     """
     if workers:
         if isinstance(workers, str):
@@ -90,7 +93,7 @@ def setup(workers=None, worker_index=0, out_dir=None):
     task = cluster_task()
     if task is None or is_chief(*task) or out_dir is None:
         return None
-    private = tempfile.mkdtemp(prefix=f"memotion-{task[1]}{task[2]}-")
+    private = private_folder(out_dir, task[1], task[2])
     io.redirect_writes(out_dir, private)
     log.info("%s %d is not the chief: what it writes under %s goes to %s, removed at exit",
              task[1], task[2], out_dir, private)
@@ -105,3 +108,15 @@ def add_arguments(parser):
                              "address, the same list on each (default: TF_CONFIG when set)")
     parser.add_argument("--worker-index", type=int, default=0,
                         help="this machine's position in --workers (0 is the chief, which writes the results)")
+
+
+def private_folder(out_dir, task_type, task_index):
+    """A non-chief worker's folder for what it writes, empty, under the system's
+    temporary folder. Its name depends on the output folder and the task only,
+    so the same command started again (after a SIGKILL, which skips the removal
+    at exit) empties what the killed run left there."""
+    key = zlib.crc32(os.path.abspath(out_dir).encode())
+    path = os.path.join(tempfile.gettempdir(), f"memotion-{os.getuid()}-{task_type}{task_index}-{key:08x}")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, mode=0o700)  # fails if it still exists: not ours to take over
+    return path

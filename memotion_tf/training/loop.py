@@ -36,6 +36,7 @@ import zlib
 import keras
 import tensorflow as tf
 
+from memotion_tf import io
 from memotion_tf.training.strategy import is_chief, is_multi_worker
 
 log = logging.getLogger("memotion_tf")
@@ -316,7 +317,12 @@ class WorkerBackup(keras.callbacks.Callback):
         _check_workers_agree(strategy, self.initial_epoch, self.backup_dir)
         if latest:
             log.info("resuming from the backup in %s at epoch %d", self.backup_dir, self.initial_epoch + 1)
-        self._write_dir = self.backup_dir if self._chief else tempfile.mkdtemp(prefix="memotion-backup-")
+        if self._chief:
+            self._write_dir = self.backup_dir
+        else:  # the worker's private folder (training.cluster.setup), else a new temporary one
+            self._write_dir = io.write_path(self.backup_dir)
+            if self._write_dir == self.backup_dir:
+                self._write_dir = tempfile.mkdtemp(prefix="memotion-backup-")
         self._manager = tf.train.CheckpointManager(checkpoint, self._write_dir, max_to_keep=1)
 
     def on_epoch_begin(self, epoch, logs=None):
