@@ -10,8 +10,8 @@ A multi-worker run is the same command on every machine, told the cluster in
 Every worker runs the whole program (data, training, metrics, export) so that
 their collective operations line up, but only the chief keeps what it writes:
 the other workers' writes under the output folder go to a private temporary
-folder, removed when they exit (the usual pattern for saving under
-`tf.distribute.MultiWorkerMirroredStrategy`). Every worker reads the output
+folder, removed when they exit or, after a kill, when the same command starts
+again (the usual pattern for saving under `tf.distribute.MultiWorkerMirroredStrategy`). Every worker reads the output
 folder itself (finished runs, backups), so a resumed run needs it on a file
 system that all workers see.
 
