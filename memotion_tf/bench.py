@@ -2,12 +2,17 @@
 
 1. Input pipeline: images/s of the full training pipeline (read, decode,
    resize, vectorise text, batch) as a ratio to decode+resize alone, on the
-   same files in the same run.
-2. RandAugment (CN-HIT-MI.T): images/s of ours and of keras.layers.RandAugment
-   on the same images in the same run.
-3. Peak memory (RSS) of one training epoch at 1x and 4x the number of memes,
+   same files in the same run; then the same pipeline fed from one TFRecord
+   file vs from the image files (`bench_input`).
+2. Peak memory (RSS) of one training epoch at 1x and 4x the number of memes,
    each in a fresh process: the pipeline streams images from disk, so 4x the
    memes should cost about the same memory.
+3. RandAugment (CN-HIT-MI.T): images/s of ours and of keras.layers.RandAugment
+   on the same images in the same run (`bench_randaugment`).
+4. Training steps/s with 1 replica (`fit` and our loop), 2 logical-CPU
+   replicas (MirroredStrategy) and 2 local workers (MultiWorkerMirroredStrategy)
+   (`bench_distribute`). On a 2-core CPU this is informative only: the
+   replicas share the same two cores.
 """
 
 import argparse
