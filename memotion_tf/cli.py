@@ -79,40 +79,51 @@ def _read_bytes(path):
         return f.read()
 
 
-def _cmd_evaluate(args):
+def evaluate(saved_model, data_dir, split=None, batch_size=64):
+    """Metrics of an exported SavedModel on `split` of `data_dir`, from the
+    SavedModel alone (raw text and image bytes in), rebuilt the way training
+    split the data. `split` None: the split the model's paper reports. Returns
+    the report (`memotion-tf evaluate` prints it as JSON).
+
+    Example:
+    >>> report = evaluate("runs/uor/CNN-LSTM-TI/saved_model", "data/memotion_dataset_7k")
+    >>> report["metrics"]["macro_f1"]
+    """
     import numpy as np
 
     from memotion_tf import experiments
-    from memotion_tf.config import ExperimentConfig
+    from memotion_tf.config import ConfigError, ExperimentConfig
     from memotion_tf.evaluation.metrics import classification_metrics
     from memotion_tf.export import load_exported
 
-    serve, meta, _ = load_exported(args.saved_model)
+    serve, meta, _ = load_exported(saved_model)
     paper = meta.get("paper")
     splits = OWN_RUNNERS[paper][1] if paper in OWN_RUNNERS else SHARED_RUNNER_SPLITS
-    split = SPLIT_ALIASES.get(paper, {}).get(args.split, args.split) or splits[0]
-    if split not in splits:
-        raise SystemExit(f"{args.saved_model}: a {paper or meta['dataset']} model is evaluated on "
-                         f"--split {' | '.join(splits)}, not {args.split!r}")
+    chosen = SPLIT_ALIASES.get(paper, {}).get(split, split) or splits[0]
+    if chosen not in splits:
+        raise ConfigError(f"{saved_model}: a {paper or meta['dataset']} model is evaluated on "
+                          f"split {' | '.join(splits)}, not {split!r}")
     if paper in OWN_RUNNERS:
         runner, _ = _own_runner(paper)
-        report = runner.evaluate_saved_model(args.saved_model, args.data_dir, split, args.batch_size)
-        print(json.dumps(report, indent=2))
-        return report
+        return runner.evaluate_saved_model(saved_model, data_dir, chosen, batch_size)
     config = ExperimentConfig(dataset=meta["dataset"], task=meta["task"], text_field=meta["text_field"],
                               val_fraction=meta["val_fraction"], split_seed=meta["split_seed"],
                               folds=meta.get("folds", 0))
-    data = experiments.prepare_data(config, args.data_dir)
-    frame = data.split(split, meta.get("fold", 0))
+    data = experiments.prepare_data(config, data_dir)
+    frame = data.split(chosen, meta.get("fold", 0))
     uses_image = "image" in meta["modalities"]
     predictions = []
-    for chunk in _batches(frame, args.batch_size):
+    for chunk in _batches(frame, batch_size):
         images = [_read_bytes(p) if uses_image else b"" for p in chunk["image_path"]]
         out = serve(text=np.asarray(chunk["text"].astype(str), dtype=object), image=np.asarray(images, dtype=object))
         predictions.extend(out["probabilities"].numpy().argmax(-1).tolist())
     metrics = classification_metrics(frame["label"].to_numpy(), predictions, len(meta["class_names"]))
-    report = {"saved_model": args.saved_model, "system": meta.get("system"), "split": split,
-              "examples": len(frame), "metrics": metrics}
+    return {"saved_model": saved_model, "system": meta.get("system"), "split": chosen,
+            "examples": len(frame), "metrics": metrics}
+
+
+def _cmd_evaluate(args):
+    report = evaluate(args.saved_model, args.data_dir, args.split, args.batch_size)
     print(json.dumps(report, indent=2))
     return report
 

@@ -64,6 +64,13 @@ def test_evaluate_from_saved_model_alone_equals_training_metrics(uor_run, capsys
         assert report["metrics"]["accuracy"] == pytest.approx(record["metrics"]["accuracy"], abs=1e-9)
 
 
+def test_evaluate_names_the_splits_a_model_is_scored_on(uor_run, caplog):
+    _, results, _ = uor_run
+    saved = results["rows"][0]["saved_model"]
+    assert cli.main(["evaluate", "--saved-model", saved, "--data-dir", fixtures.memotion_dir(), "--split", "dev"]) == 2
+    assert "val | train | test | all, not 'dev'" in caplog.text
+
+
 def test_second_run_reuses_finished_seeds(uor_run, caplog):
     out, results, _ = uor_run
     caplog.set_level("INFO", logger="memotion_tf")
