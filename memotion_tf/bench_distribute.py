@@ -23,10 +23,11 @@ the ratios say what the machinery costs here, not what GPUs or machines gain.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
+
+from memotion_tf.training import cluster
 
 PER_REPLICA_BATCH = 32
 SEQUENCE_LENGTH = 64
@@ -100,16 +101,6 @@ def _child(name, workers=None, index=0):
                       "steps_per_s": timer.steps / timer.seconds}))
 
 
-def _addresses(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    addresses = ",".join(f"127.0.0.1:{s.getsockname()[1]}" for s in sockets)
-    for s in sockets:
-        s.close()
-    return addresses
-
-
 def _run(name, timeout=600):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -117,7 +108,7 @@ def _run(name, timeout=600):
     if name != "workers":
         out = subprocess.run(command, check=True, capture_output=True, text=True, env=env, timeout=timeout)
         return json.loads(out.stdout.strip().splitlines()[-1])
-    workers = _addresses(2)
+    workers = cluster.local_addresses(2)
     processes = [subprocess.Popen(command + ["--workers", workers, "--worker-index", str(i)], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                  for i in range(2)]

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,22 +17,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from memotion_tf.training import cluster
 from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "batch_size=8", "--set", "max_length=16", "--set", "model_args.embedding_dim=8",
         "--set", "model_args.lstm_units=8", "--set", "seeds=1"]
 TIMEOUT = 240
-
-
-def _addresses(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    addresses = ",".join(f"127.0.0.1:{s.getsockname()[1]}" for s in sockets)
-    for s in sockets:
-        s.close()
-    return addresses
 
 
 def _train(out, log_path, epochs, *extra):
@@ -108,7 +98,7 @@ def _record(out):
 
 def test_two_workers_train_one_model_and_only_the_chief_writes(tmp_path):
     out, logs = tmp_path / "out", [str(tmp_path / f"worker{i}.log") for i in range(2)]
-    workers = _addresses(2)
+    workers = cluster.local_addresses(2)
     # 381 training memes: worker 0 reads 191, worker 1 190, in batches of 10, so worker 0
     # has a 20th batch of 1 meme and worker 1 none (it gets an empty batch at step 20).
     uneven = ["--set", "val_fraction=0.199", "--set", "batch_size=10"]
@@ -168,11 +158,11 @@ def test_killed_workers_resume_together_from_the_chiefs_backup(tmp_path):
     def start(workers, logs):
         return [_train(out, logs[i], epochs, "--workers", workers, "--worker-index", str(i)) for i in range(2)]
 
-    _kill_when(str(backup / "checkpoint"), start(_addresses(2), killed), killed)
+    _kill_when(str(backup / "checkpoint"), start(cluster.local_addresses(2), killed), killed)
     assert not os.path.exists(out / "LSTM-T" / "saved_model")
     left = re.search(r"goes to (\S+), removed at exit", open(killed[1]).read()).group(1)
     assert os.path.exists(left)  # SIGKILL skips the removal at exit...
-    _finish(start(_addresses(2), logs), logs)
+    _finish(start(cluster.local_addresses(2), logs), logs)
     assert _ours(_tmp(out)) == []  # ...and the same command started again removes it
     resumed = [re.search(r"resuming from the backup in \S+ at epoch (\d+)", open(p).read()) for p in logs]
     assert all(resumed), "both workers resume"

@@ -35,6 +35,20 @@ log = logging.getLogger("memotion_tf")
 TF_CONFIG = "TF_CONFIG"
 
 
+def local_addresses(n):
+    """`n` free "127.0.0.1:port" addresses joined by commas, for `--workers`
+    on one machine (tests, the benchmark)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    addresses = ",".join(f"127.0.0.1:{s.getsockname()[1]}" for s in sockets)
+    for s in sockets:
+        s.close()
+    return addresses
+
+
 def tf_config(workers, index):
     """The `TF_CONFIG` value of worker `index` among `workers` ("host:port" strings).
 
