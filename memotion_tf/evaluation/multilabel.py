@@ -17,12 +17,8 @@ several labels we weight each label's ROC AUC by its support, like the F1.
 A label whose test gold is all one class has no ROC curve and is left out.
 """
 
-import io
-
 import numpy as np
 from sklearn.metrics import f1_score, multilabel_confusion_matrix, roc_auc_score, roc_curve
-
-from memotion_tf.io import atomic_write_bytes
 
 
 def _as_2d(y):
@@ -74,26 +70,10 @@ def multilabel_metrics(y_true, probabilities, threshold=0.5):
 # --------------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path):
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def plot_roc_curves(y_true, probabilities, label_names, title, path):
     """One ROC curve per label (labels with a single gold class are skipped)."""
-    plt = _pyplot()
+    from memotion_tf.evaluation.plots import plt, save_figure
+
     y_true, probabilities = _as_2d(y_true), _as_2d(probabilities)
     fig, ax = plt.subplots(figsize=(4.8, 4.2))
     for i, name in enumerate(label_names):
@@ -108,14 +88,15 @@ def plot_roc_curves(y_true, probabilities, label_names, title, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_label_confusions(y_true, y_pred, label_names, title, path):
     """A 2x2 confusion matrix per label, side by side."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    plt = _pyplot()
+    from memotion_tf.evaluation.plots import plt, save_figure
+
     matrices = multilabel_confusion_matrix(_as_2d(y_true), _as_2d(y_pred), labels=list(range(len(label_names))))
     fig, axes = plt.subplots(1, len(label_names), figsize=(3.0 * len(label_names), 3.0), squeeze=False)
     for ax, matrix, name in zip(axes[0], matrices, label_names):
@@ -123,13 +104,14 @@ def plot_label_confusions(y_true, y_pred, label_names, title, path):
             ax=ax, cmap="Blues", colorbar=False, values_format="d")
         ax.set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_ssl_curves(ae_histories, classifier_histories, title, path):
     """Left: CROM-AE reconstruction MSE per epoch (both autoencoders, train and
     validation); right: classifier loss (train and validation). One colour per run."""
-    plt = _pyplot()
+    from memotion_tf.evaluation.plots import plt, save_figure
+
     panels = (["CROM-AE reconstruction (MSE)"] if any(ae_histories) else []) + ["classifier loss"]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
     axes = list(axes[0])
@@ -161,4 +143,4 @@ def plot_ssl_curves(ae_histories, classifier_histories, title, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -1,4 +1,5 @@
-"""Confusion-matrix and training-curve PNGs, written atomically."""
+"""Confusion-matrix and training-curve PNGs, and `save_figure`, which every
+plot of the project goes through (a PNG written atomically)."""
 
 import io
 
@@ -11,7 +12,8 @@ from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 from memotion_tf.io import atomic_write_bytes  # noqa: E402
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """Write `fig` as a PNG at `path`, atomically, and close it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -27,7 +29,7 @@ def plot_confusion(matrix, class_names, title, path, xticks_rotation=0):
     if xticks_rotation:
         plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.set_title(title, fontsize=9 if xticks_rotation else 10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_curves(histories, title, path):
@@ -46,4 +48,4 @@ def plot_curves(histories, title, path):
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -29,19 +29,23 @@ def results_table(rows, paper_columns, metric_columns):
     return lines
 
 
+def results_header(title, results, scope, corpus, items="memes", details=""):
+    """The title, the line that says which data and profile a results.md is
+    for, and, on synthetic data, the warning that the numbers only show the
+    machinery works. `scope`: e.g. "task A"; `details` goes before the line's
+    full stop."""
+    data = "synthetic (embedded) data" if results["synthetic"] else "real data"
+    lines = [f"# {title}", "",
+             f"Dataset `{results['dataset']}` {scope}, {data}, profile `{results['profile']}`{details}."]
+    if results["synthetic"]:
+        lines.append(f"**These numbers come from synthetic {items}: they show the machinery works, "
+                     f"not how the systems compare on {corpus}.**")
+    return lines
+
+
 def results_markdown(results, paper_columns, metric_columns, title, notes=()):
     """One table: system | the paper's numbers | ours (mean ± std [min, max])."""
-    data = "synthetic (embedded) data" if results["synthetic"] else "real data"
-    lines = [
-        f"# {title}",
-        "",
-        f"Dataset `{results['dataset']}` task {results['task']}, {data}, profile `{results['profile']}`.",
-    ]
-    if results["synthetic"]:
-        lines.append(
-            "**These numbers come from synthetic memes: they show the machinery works, "
-            "not how the systems compare on Memotion.**"
-        )
+    lines = results_header(title, results, f"task {results['task']}", "Memotion")
     lines.append("")
     lines.extend(results_table(results["rows"], paper_columns, metric_columns))
     lines.append("")

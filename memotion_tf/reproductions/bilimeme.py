@@ -55,7 +55,7 @@ from memotion_tf import config as config_lib
 from memotion_tf.datasets import danmu
 from memotion_tf.datasets.common import DataError
 from memotion_tf.experiments import CONFIG_DIR, ROOT, config_signature, slug, synthetic_dir
-from memotion_tf.evaluation.report import results_table, write_results
+from memotion_tf.evaluation.report import results_header, results_table, write_results
 from memotion_tf.io import atomic_write_json, create_once
 
 log = logging.getLogger("memotion_tf")
@@ -583,12 +583,7 @@ def run_row(config, data, out_dir, strategy, seeds=None, verbose=0, vocabulary_t
 
 
 def results_markdown(results, notes=NOTES):
-    data = "synthetic (embedded) data" if results["synthetic"] else "real data"
-    lines = [f"# {TITLE}", "",
-             f"Dataset `{results['dataset']}` ({results['data_form']} form), {data}, profile `{results['profile']}`."]
-    if results["synthetic"]:
-        lines.append("**These numbers come from synthetic bullet chats: they show the machinery works, "
-                     "not how the systems compare on Bilibili.**")
+    lines = results_header(TITLE, results, f"({results['data_form']} form)", "Bilibili", items="bullet chats")
     lines.append("")
     lines.extend(results_table(results["rows"], PAPER_COLUMNS, METRIC_COLUMNS))
     lines.append("")

@@ -49,7 +49,7 @@ import os
 import numpy as np
 
 from memotion_tf import config as config_lib
-from memotion_tf.evaluation.report import format_summary
+from memotion_tf.evaluation.report import format_summary, results_header
 from memotion_tf.experiments import CONFIG_DIR, slug, synthetic_dir
 from memotion_tf.io import atomic_file, atomic_write_json, atomic_write_text
 from memotion_tf.training.backup import AtomicBackupAndRestore
@@ -589,14 +589,9 @@ def _paper(value):
 
 
 def results_markdown(results):
-    data = "synthetic (embedded) data" if results["synthetic"] else "real data"
     clip = results["clip"]["preset"] or "a small random-init CLIP (embedded default)"
-    lines = [f"# {TITLE}", "",
-             f"Dataset `{results['dataset']}` task {results['task']}, {data}, profile `{results['profile']}`, "
-             f"CLIP: {clip}. Test set: {results['test_examples']} memes."]
-    if results["synthetic"]:
-        lines.append("**These numbers come from synthetic memes: they show the machinery works, "
-                     "not how the systems compare on MAMI.**")
+    lines = results_header(TITLE, results, f"task {results['task']}", "MAMI",
+                           details=f", CLIP: {clip}. Test set: {results['test_examples']} memes")
     if not results["clip"]["preset"]:
         lines.append("**Features from a randomly initialised CLIP only exercise the machinery.**")
     lines += ["", "## Ours beside the paper (Tables 3, 4 and 5)", "",
@@ -621,9 +616,8 @@ def results_markdown(results):
 
 def plot_summary(results, path):
     """Weighted F1 and AUC against the label ratio, ours (mean, min-max bars) and the paper's "Ours"."""
-    from memotion_tf.evaluation.multilabel import _pyplot, _save
+    from memotion_tf.evaluation.plots import plt, save_figure
 
-    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     systems = list(dict.fromkeys(r["system"] for r in results["rows"]))
     for ax, (metric, label) in zip(axes, METRICS):
@@ -646,7 +640,7 @@ def plot_summary(results, path):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle("Semi-supervised MAMI: ours against the label ratio", fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def run_configs(configs, profile, data_dir=None, out_dir=None, seeds=None, verbose=None):

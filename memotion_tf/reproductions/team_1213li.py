@@ -33,7 +33,6 @@ interrupted training continues from `keras.callbacks.BackupAndRestore`.
 
 import contextlib
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -51,9 +50,9 @@ from memotion_tf.datasets.semeval21_task6 import (
     read_semeval21_task6,
     write_synthetic_semeval21_task6,
 )
-from memotion_tf.evaluation.report import format_summary
+from memotion_tf.evaluation.report import format_summary, results_header
 from memotion_tf.experiments import CONFIG_DIR, slug, synthetic_dir
-from memotion_tf.io import atomic_file, atomic_write_bytes, atomic_write_json, atomic_write_text
+from memotion_tf.io import atomic_file, atomic_write_json, atomic_write_text
 from memotion_tf.training.backup import AtomicBackupAndRestore
 
 log = logging.getLogger("memotion_tf")
@@ -608,21 +607,9 @@ def run_ensemble_row(config, inputs, data_dir, out_dir, strategy, member0=None, 
 # --------------------------------------------------------------- plots, tables
 
 
-def _save_figure(fig, path):
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def plot_history(histories, title, path, run_label="run"):
     """BCE loss (train and dev) and dev micro/macro F1 per epoch, one colour per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from memotion_tf.evaluation.plots import plt, save_figure
 
     panels = [("loss", "BCE loss"), ("val_micro_f1", "dev micro F1"), ("val_macro_f1", "dev macro F1")]
     fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.6), squeeze=False)
@@ -640,7 +627,7 @@ def plot_history(histories, title, path, run_label="run"):
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_per_technique(per_technique, gold, predicted, title, path):
@@ -648,10 +635,7 @@ def plot_per_technique(per_technique, gold, predicted, title, path):
     predicted meme counts (a confusion matrix does not fit a multi-label task).
     Techniques with neither gold nor predicted memes, which the official
     scorer counts as F1 = 1, are drawn in grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from memotion_tf.evaluation.plots import plt, save_figure
 
     names = list(TECHNIQUES)
     gold_counts, predicted_counts = multi_hot(gold).sum(0), multi_hot(predicted).sum(0)
@@ -668,7 +652,7 @@ def plot_per_technique(per_technique, gold, predicted, title, path):
                   "counted 1 by the official scorer", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title, fontsize=10)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def _fmt(summary):
@@ -682,12 +666,7 @@ def _paper(row, key):
 
 def results_markdown(results):
     """Table 1 (ablation, dev) and Table 2 (test, beside the leaderboard)."""
-    data = "synthetic (embedded) data" if results["synthetic"] else "real data"
-    lines = [f"# {TITLE}", "",
-             f"Dataset `{results['dataset']}` subtask {results['task']}, {data}, profile `{results['profile']}`."]
-    if results["synthetic"]:
-        lines.append("**These numbers come from synthetic memes: they show the machinery works, "
-                     "not how the systems compare on the SemEval-2021 Task 6 corpus.**")
+    lines = results_header(TITLE, results, f"subtask {results['task']}", "the SemEval-2021 Task 6 corpus")
     table1 = [r for r in results["rows"] if r.get("table") == TABLE1]
     table2 = [r for r in results["rows"] if r.get("table") == TABLE2]
     if table1:
