@@ -60,6 +60,7 @@ from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from memotion_tf.io import atomic_write_bytes
+from memotion_tf.models.bert_classifier import BackboneModel
 
 log = logging.getLogger("memotion_tf")
 
@@ -159,7 +160,7 @@ class CLIPTextVectorizer(keras_hub.models.Preprocessor):
 
 
 @keras.saving.register_keras_serializable(package="memotion_tf")
-class CLIPFeatureExtractor(keras.Model):
+class CLIPFeatureExtractor(BackboneModel):
     """CLIP image and text embeddings of a meme.
 
     Inputs: `{"token_ids": int32 [batch, seq], "image": float32 [batch, s, s, 3] in [0, 1]}`.
@@ -209,12 +210,6 @@ class CLIPFeatureExtractor(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)
 
 
 def tiny_clip_backbone(image_size, sequence_length, vocabulary_size, **tiny_args):

@@ -26,19 +26,24 @@ def backbone_inputs(backbone):
             for name, tensor in backbone.input.items()}
 
 
-class TextBackboneModel(keras.Model):
-    """Base of the functional models built around a keras-hub text backbone
+class BackboneModel(keras.Model):
+    """Base of the functional models built around a keras-hub backbone
     (keras-hub's `Task` pattern): the backbone is a constructor argument, saved
     in `get_config` as `keras.layers.serialize(backbone)` and rebuilt here."""
-
-    modalities = ("text",)
-    text_encoder = "wordpiece"
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["backbone"] = keras.layers.deserialize(config["backbone"])
         return cls(**config)
+
+
+class TextBackboneModel(BackboneModel):
+    """A `BackboneModel` on a text backbone whose inputs come from a keras-hub
+    WordPiece preprocessor (the `MODELS` registry reads these attributes)."""
+
+    modalities = ("text",)
+    text_encoder = "wordpiece"
 
 
 @keras.saving.register_keras_serializable(package="memotion_tf")

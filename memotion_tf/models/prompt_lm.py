@@ -42,6 +42,7 @@ import tensorflow as tf
 from keras import ops
 
 from memotion_tf.io import atomic_directory
+from memotion_tf.models.bert_classifier import BackboneModel
 
 PLACEHOLDER = "[A]"
 SCORE_MODES = ("sum", "mean")
@@ -105,7 +106,7 @@ class SoftPrompt(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="memotion_tf")
-class PromptLM(keras.Model):
+class PromptLM(BackboneModel):
     """A frozen GPT-2 causal LM with an optional trainable soft prompt in front.
 
     Inputs `token_ids`, `padding_mask` [batch, length]; output next-token
@@ -161,12 +162,6 @@ class PromptLM(keras.Model):
             "num_prompt_tokens": self.num_prompt_tokens,
             "initializer_stddev": self.initializer_stddev,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)
 
 
 def gpt2_backbone(preset="", *, vocabulary_size=None, max_sequence_length=256, **tiny_args):
