@@ -91,6 +91,14 @@ def _text(value):
     return value.decode("utf-8")
 
 
+def _label_columns(example):
+    """The reader's label column(s) of a single- or per-column-label example:
+    `label`, or one column per entry of the `labels` dict."""
+    if "label" in example:
+        return {"label": int(example["label"])}
+    return {column: int(value) for column, value in example["labels"].items()}
+
+
 def _sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -240,11 +248,7 @@ class Memotion7k(_ReaderBuilder):
     def _decode(self, example):
         record = {"row": int(example["row"]), "image_name": _text(example["image_name"]),
                   "text": _text(example["text"])}
-        if "label" in example:
-            record["label"] = int(example["label"])
-        else:
-            record.update({c: int(v) for c, v in example["labels"].items()})
-        return record
+        return {**record, **_label_columns(example)}
 
     def _wrap(self, frame, split, source, metadata):
         task = self.builder_config.task
@@ -325,11 +329,7 @@ class MAMI(_ReaderBuilder):
     def _decode(self, example):
         record = {"row": int(example["row"]), "image_name": _text(example["image_name"]),
                   "text": _text(example["text"]), "raw_text": _text(example["raw_text"])}
-        if "label" in example:
-            record["label"] = int(example["label"])
-        else:
-            record.update({c: int(v) for c, v in example["labels"].items()})
-        return record
+        return {**record, **_label_columns(example)}
 
     def _wrap(self, frame, split, source, metadata):
         task = self.builder_config.task
