@@ -1,11 +1,15 @@
-"""The `memotion-tf` command (see ../shared/CONTRACT.md for the fixed surface).
+"""The `memotion-tf` command.
 
-    memotion-tf train --config CONFIG [--data-dir D] [--out O] [--profile P] [--set key=value ...]
-                      [--workers HOST:PORT,... --worker-index I]
-    memotion-tf evaluate --saved-model PATH --data-dir D [--split val|dev|train|test|all]
-    memotion-tf predict --saved-model PATH --input FILE_OR_DIR --output preds.csv|json [--allow-empty-text]
+    memotion-tf reproduce PAPER [--profile quick|paper] [--data-dir D] [--out O] [--seeds N] [--systems NAME ...]
+    memotion-tf train --config CONFIG [--data-dir D] [--out O] [--set key=value ...]
+    memotion-tf evaluate --saved-model PATH --data-dir D [--split S]
+    memotion-tf predict --saved-model PATH --input FILE_OR_DIR --output preds.csv|json
     memotion-tf data synth --dataset NAME --out D [--size N] [--seed S]
     memotion-tf data check --dataset NAME --data-dir D [--task T]
+
+Every subcommand looks papers and datasets up by name (`papers.get_paper`,
+`datasets.registry`); none branches on one. A problem with the input (a data
+file, a config, a path) is one line naming it, with exit code 2.
 """
 
 import argparse
@@ -14,116 +18,86 @@ import logging
 import os
 import sys
 
-from memotion_tf.datasets.common import DataError
+from memotion_tf import __version__
 
-# Papers whose protocol the shared single-label runner (`experiments`) does not
-# cover: multi-label targets, official splits, CLIP feature caches, jieba.
-# Each module offers
-#   train_config(path, profile, data_dir, out_dir, overrides) -> (results, markdown)
-#   evaluate_saved_model(saved_model, data_dir, split, batch_size) -> report
-# Its SavedModels carry `paper` in their metadata; the first split listed is
-# the one the paper reports, which `evaluate` uses when --split is not given.
-OWN_RUNNERS = {
-    "1213li": ("memotion_tf.reproductions.team_1213li", ("dev", "train", "test")),
-    "mami-ssl": ("memotion_tf.reproductions.mami_ssl", ("test", "val", "train")),
-    "bilimeme": ("memotion_tf.reproductions.bilimeme", ("test", "val", "train", "all")),
+log = logging.getLogger("memotion_tf")
+
+PAPER_HELP = {
+    "uor": "UoR at SemEval-2020 Task 8 (ACL Anthology 2020.semeval-1.159): Memotion task A, Table 1",
+    "cnhit": "CN-HIT-MI.T at SemEval-2020 Task 8 (ACL Anthology 2020.semeval-1.145): Memotion task A, Table 2",
+    "1213li": "1213Li at SemEval-2021 Task 6 (ACL Anthology 2021.semeval-1.142): subtask 3, Tables 1 and 2",
+    "mami-ssl": "Multimodal semi-supervised learning for sentiment analysis of image macros "
+                "(Pham, Nguyen, Ngo; supervised by Phan Duy Hung): MAMI, Tables 3-5",
+    "bilimeme": "BiliMemeNet: Using NLP to Learn Chinese Meme From Bullet Chat (Tu, Mao, Xue, Zhang): "
+                "Bilibili danmu, Table 2",
 }
-SHARED_RUNNER_SPLITS = ("val", "train", "test", "all")
-SPLIT_ALIASES = {"1213li": {"val": "dev"}}  # SemEval-2021 Task 6 calls its validation split "dev"
+DATASET_NAMES = ("memotion7k", "mami", "semeval21_task6", "danmu")
+SPLITS = ("val", "dev", "train", "test", "all")
 
 
-def _own_runner(paper):
-    import importlib
+def setup_logging(level=logging.INFO):
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stdout)
 
-    module, splits = OWN_RUNNERS[paper]
-    return importlib.import_module(module), splits
+
+def _overrides(args):
+    return list(getattr(args, "set", None) or [])
+
+
+def _cmd_reproduce(args):
+    from memotion_tf import runner
+
+    results = runner.reproduce(args.paper, profile=args.profile, data_dir=args.data_dir, out=args.out,
+                               seeds=args.seeds, systems=args.systems, overrides=_overrides(args),
+                               logical_cpus=args.logical_cpus)
+    _print_results(args.out)
+    return results
+
+
+def _print_results(out):
+    with open(os.path.join(out, "results.md"), encoding="utf-8") as f:
+        print()
+        print(f.read())
+    print(f"results: {os.path.join(out, 'results.json')} and results.md; plots, TensorBoard logs "
+          f"(tensorboard --logdir {out}) and SavedModels under {out}/<row>/")
+
+
+def resolve_config(path):
+    """A config file by path, or by its name under the packaged configs (`uor/lstm_t.toml`)."""
+    from memotion_tf import paths
+    from memotion_tf.config import ConfigError
+
+    if os.path.isfile(path):
+        return path
+    packaged = paths.config_path(path)
+    if os.path.isfile(packaged):
+        return packaged
+    raise ConfigError(f"config file not found: {path} (give a path, or a packaged name such as "
+                      f"uor/lstm_t.toml; the packaged configs are in {paths.config_dir()})")
+
+
+def _config_paper(args):
+    from memotion_tf import config as config_lib
+
+    return config_lib.load_config(resolve_config(args.config), args.profile).paper
 
 
 def _cmd_train(args):
-    from memotion_tf import config as config_lib
-    from memotion_tf import experiments
-    from memotion_tf.evaluation.report import results_markdown, write_results
-    from memotion_tf.training import cluster
-    from memotion_tf.training.strategy import get_strategy
+    from memotion_tf import paths, runner
 
-    config = config_lib.load_config(args.config, args.profile, args.set or [])
-    out = args.out or os.path.join("runs", config.paper or "train")
-    cluster.setup(args.workers, args.worker_index, out)  # before TensorFlow starts
-    if config.paper in OWN_RUNNERS:
-        runner, _ = _own_runner(config.paper)
-        _, markdown = runner.train_config(args.config, args.profile, args.data_dir, out, args.set or [])
-        print(markdown)
-        return
-    strategy = get_strategy(config.logical_cpus)
-    data_dir, synthetic = experiments.ensure_data(config, args.data_dir)
-    data = experiments.prepare_data(config, data_dir, synthetic)
-    row = experiments.run_system(config, data, out, strategy)
-    results = experiments.results_document(config.paper, [config], [row], synthetic, args.profile)
-    spec = experiments.PAPERS.get(config.paper, {})
-    markdown = results_markdown(
-        results, spec.get("paper_columns", []),
-        spec.get("metric_columns", [(m, m) for m in row["metrics"]]),
-        spec.get("title", config.system),
-    )
-    write_results(out, results, markdown)
-    print(markdown)
-
-
-def _batches(items, size):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def evaluate(saved_model, data_dir, split=None, batch_size=64):
-    """Metrics of an exported SavedModel on `split` of `data_dir`, from the
-    SavedModel alone (raw text and image bytes in), rebuilt the way training
-    split the data. `split` None: the split the model's paper reports. Returns
-    the report (`memotion-tf evaluate` prints it as JSON).
-
-    Example:
-    >>> report = evaluate("runs/uor/CNN-LSTM-TI/saved_model", "data/memotion_dataset_7k")
-    >>> report["metrics"]["macro_f1"]
-    """
-    import numpy as np
-
-    from memotion_tf import experiments
-    from memotion_tf.config import ConfigError, ExperimentConfig
-    from memotion_tf.evaluation.metrics import classification_metrics
-    from memotion_tf.export import load_exported
-
-    serve, meta, _ = load_exported(saved_model)
-    paper = meta.get("paper")
-    splits = OWN_RUNNERS[paper][1] if paper in OWN_RUNNERS else SHARED_RUNNER_SPLITS
-    chosen = SPLIT_ALIASES.get(paper, {}).get(split, split) or splits[0]
-    if chosen not in splits:
-        raise ConfigError(f"{saved_model}: a {paper or meta['dataset']} model is evaluated on "
-                          f"split {' | '.join(splits)}, not {split!r}")
-    if paper in OWN_RUNNERS:
-        runner, _ = _own_runner(paper)
-        return runner.evaluate_saved_model(saved_model, data_dir, chosen, batch_size)
-    config = ExperimentConfig(dataset=meta["dataset"], task=meta["task"], text_field=meta["text_field"],
-                              val_fraction=meta["val_fraction"], split_seed=meta["split_seed"],
-                              folds=meta.get("folds", 0))
-    data = experiments.prepare_data(config, data_dir)
-    frame = data.split(chosen, meta.get("fold", 0))
-    uses_image = "image" in meta["modalities"]
-    predictions = []
-    for chunk in _batches(frame, batch_size):
-        images = [_read_bytes(p) if uses_image else b"" for p in chunk["image_path"]]
-        out = serve(text=np.asarray(chunk["text"].astype(str), dtype=object), image=np.asarray(images, dtype=object))
-        predictions.extend(out["probabilities"].numpy().argmax(-1).tolist())
-    metrics = classification_metrics(frame["label"].to_numpy(), predictions, len(meta["class_names"]))
-    return {"saved_model": saved_model, "system": meta.get("system"), "split": chosen,
-            "examples": len(frame), "metrics": metrics}
+    paper = _config_paper(args)
+    out = args.out or paths.default_out(paper)
+    results = runner.reproduce(paper, profile=args.profile, data_dir=args.data_dir, out=out,
+                               overrides=_overrides(args), logical_cpus=args.logical_cpus,
+                               config_files=[resolve_config(args.config)], merge=True)
+    _print_results(out)
+    return results
 
 
 def _cmd_evaluate(args):
-    report = evaluate(args.saved_model, args.data_dir, args.split, args.batch_size)
+    from memotion_tf import runner
+
+    report = runner.evaluate(args.saved_model, args.data_dir, args.split, args.batch_size)
     print(json.dumps(report, indent=2))
     return report
 
@@ -135,151 +109,161 @@ def _cmd_predict(args):
                         allow_empty_text=args.allow_empty_text)
 
 
-def _synth_danmu(out, size, seed):
-    from memotion_tf.datasets.danmu import write_synthetic_danmu
-
-    write_synthetic_danmu(out, size=size, seed=seed)
-    return f"wrote {size} synthetic bullet chats (danmu.csv and train/val/test.csv) to {out}"
-
-
-def _check_danmu(data_dir, task):
-    from memotion_tf.reproductions.bilimeme import check_danmu
-
-    return check_danmu(data_dir)
-
-
-def _synth_semeval21_task6(out, size, seed):
-    """N memes split 687:63:200, as the real corpus is."""
-    from memotion_tf.datasets import semeval21_task6 as s21
-
-    total = sum(s21.REAL_SIZES)
-    train, dev = (round(size * n / total) for n in s21.REAL_SIZES[:2])
-    sizes = (train, dev, size - train - dev)
-    s21.write_synthetic_semeval21_task6(out, sizes=sizes, seed=seed)
-    return f"wrote {size} synthetic semeval21_task6 memes (train/dev/test {sizes}) to {out}"
-
-
-def _check_semeval21_task6(data_dir, task):
-    """Every split: technique names, label counts, unreadable images."""
-    from memotion_tf.datasets import semeval21_task6 as s21
-    from memotion_tf.datasets.common import check_images
-
-    lines = []
-    for split in s21.SPLITS:
-        data = s21.read_semeval21_task6(data_dir, split)
-        _, report = check_images(data.frame)
-        counts = data.targets.sum(0)
-        lines += [f"{data.json_file}: {len(data.frame)} memes, every technique name valid, "
-                  f"{int(counts.sum())} labels ({counts.sum() / max(len(data.frame), 1):.2f} per meme)",
-                  report.summary(),
-                  "technique counts: " + ", ".join(f"{n} {int(c)}" for n, c in zip(s21.TECHNIQUES, counts))]
-    return "\n".join(lines)
-
-
-def _synth_single_label(dataset):
-    def synth(out, size, seed):
-        from memotion_tf import experiments
-
-        experiments.SYNTHESIZERS[dataset](out, size=size, seed=seed)
-        return f"wrote {size} synthetic {dataset} memes to {out}"
-    return synth
-
-
-def _check_single_label(dataset):
-    def check(data_dir, task):
-        from memotion_tf import experiments
-        from memotion_tf.datasets.common import check_images
-
-        text_field = experiments.TEXT_FIELDS[dataset]
-        data = experiments.READERS[dataset](data_dir, task=task, text_field=text_field)
-        _, report = check_images(data.frame)
-        empty = int((data.frame["text"].str.strip() == "").sum())
-        lines = [f"{data.labels_file}: {len(data.frame)} rows, labels valid for task {task}",
-                 report.summary(), f"{empty} memes have an empty `{text_field}`"]
-        if "label" in data.frame:
-            counts = data.frame["label"].value_counts().sort_index()
-            lines.append("class counts: " + ", ".join(f"{data.class_names[i]} {n}" for i, n in counts.items()))
-        return "\n".join(lines)
-    return check
-
-
-# `data synth` and `data check` per dataset: (synth(out, size, seed), check(data_dir, task)),
-# each returning what is printed.
-DATA_TOOLS = {
-    "memotion7k": (_synth_single_label("memotion7k"), _check_single_label("memotion7k")),
-    "mami": (_synth_single_label("mami"), _check_single_label("mami")),
-    "semeval21_task6": (_synth_semeval21_task6, _check_semeval21_task6),
-    "danmu": (_synth_danmu, _check_danmu),
-}
-
-
 def _cmd_data(args):
-    synth, check = DATA_TOOLS[args.dataset]
+    from memotion_tf.datasets import registry
+
     if args.data_command == "synth":
-        print(synth(args.out, args.size, args.seed))
+        print(registry.synthesize(args.dataset, args.out, args.size, args.seed))
     else:
-        print(check(args.data_dir, args.task))
+        if not os.path.exists(args.data_dir):
+            from memotion_tf.datasets.common import DataError
+
+            raise DataError("no such file or folder (--data-dir)", file=args.data_dir)
+        print(registry.get_dataset(args.dataset).check(args.data_dir, args.task))
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _add_run_options(parser, profile_default):
+    from memotion_tf.training import cluster
+
+    parser.add_argument("--profile", default=profile_default, choices=["quick", "paper"],
+                        help="quick: minutes on a 2-core CPU (small models, few epochs); "
+                             "paper: the paper's protocol (pretrained presets, full epochs; a GPU advised)")
+    parser.add_argument("--data-dir", metavar="D",
+                        help="the dataset in its official layout (see the README); default: the embedded "
+                             "synthetic data, written once under $MEMOTION_TF_HOME or the user cache")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key for every row, e.g. --set epochs=3 or "
+                             "--set model_args.dropout=0.3 (repeatable)")
+    parser.add_argument("--logical-cpus", type=int, metavar="N",
+                        help="split the CPU into N logical devices and train under MirroredStrategy over them "
+                             "(how MirroredStrategy is exercised without GPUs)")
+    cluster.add_arguments(parser)
 
 
 def build_parser():
-    from memotion_tf.training import cluster
+    from memotion_tf.papers import PAPERS
 
-    parser = argparse.ArgumentParser(prog="memotion-tf", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="memotion-tf", formatter_class=_Formatter,
+        description="Keras 3 / TensorFlow reproductions of multimodal meme-analysis papers.",
+        epilog="papers:\n" + "\n".join(f"  {name:9s} {PAPER_HELP[name]}" for name in PAPERS)
+               + "\n\nexample:\n  memotion-tf reproduce uor --seeds 1")
+    parser.add_argument("--version", action="version", version=f"memotion-tf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train one config (one table row)")
-    train.add_argument("--config", required=True)
-    train.add_argument("--data-dir")
-    train.add_argument("--out")
-    train.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=["quick", "paper"])
-    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
-    cluster.add_arguments(train)
+    reproduce = sub.add_parser(
+        "reproduce", formatter_class=_Formatter, help="train and score a paper's table (the make targets)",
+        description="Train every row of a paper's table, print ours beside the paper's numbers, and write "
+                    "results.json, results.md, plots, TensorBoard logs and one SavedModel per row under --out.",
+        epilog="examples:\n  memotion-tf reproduce uor\n"
+               "  memotion-tf reproduce cnhit --data-dir ~/data/memotion_dataset_7k --systems BERT ResNet\n"
+               "  memotion-tf reproduce 1213li --profile paper --data-dir ~/data/semeval2021_task6 --out runs/li")
+    reproduce.add_argument("paper", choices=list(PAPERS), metavar="PAPER",
+                           help="one of: " + ", ".join(PAPERS))
+    reproduce.add_argument("--out", metavar="O", help="output folder (default: runs/<paper> of the working folder)")
+    reproduce.add_argument("--seeds", type=int, metavar="N", help="runs per row (default: the profile's)")
+    reproduce.add_argument("--systems", nargs="+", metavar="NAME",
+                           help="only these rows, by the paper's own names (e.g. LSTM-T CNN-I)")
+    _add_run_options(reproduce, "quick")
+    reproduce.set_defaults(func=_cmd_reproduce)
+
+    train = sub.add_parser(
+        "train", formatter_class=_Formatter, help="train one config (one table row) and merge it into --out",
+        description="Train one row from its config file. Its row is merged into the results already under "
+                    "--out (the other rows stay).",
+        epilog="examples:\n  memotion-tf train --config uor/cnn_lstm_ti.toml --set epochs=3\n"
+               "  memotion-tf train --config my_configs/bert.toml --data-dir ~/data/memotion_dataset_7k")
+    train.add_argument("--config", required=True, metavar="CONFIG",
+                       help="a config file, or a packaged one by name (e.g. uor/lstm_t.toml)")
+    train.add_argument("--out", metavar="O", help="output folder (default: runs/<paper> of the working folder)")
+    _add_run_options(train, os.environ.get("PROFILE", "quick"))
     train.set_defaults(func=_cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="metrics from an exported SavedModel alone")
-    evaluate.add_argument("--saved-model", required=True)
-    evaluate.add_argument("--data-dir", required=True)
-    evaluate.add_argument("--split", choices=["val", "dev", "train", "test", "all"],
+    evaluate = sub.add_parser(
+        "evaluate", formatter_class=_Formatter, help="metrics of an exported SavedModel, from it alone",
+        description="Score an exported SavedModel on a split of a dataset, rebuilt the way training split it. "
+                    "Prints the report as JSON.",
+        epilog="example:\n  memotion-tf evaluate --saved-model runs/uor/CNN-LSTM-TI/saved_model "
+               "--data-dir ~/data/memotion_dataset_7k")
+    evaluate.add_argument("--saved-model", required=True, metavar="PATH", help="a SavedModel folder of a run")
+    evaluate.add_argument("--data-dir", required=True, metavar="D", help="the dataset in its official layout")
+    evaluate.add_argument("--split", choices=SPLITS,
                           help="default: the split the model's paper reports (val for UoR and CN-HIT-MI.T, "
                                "dev for 1213Li, test for MAMI and BiliMemeNet)")
-    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--batch-size", type=int, default=64, metavar="N", help="memes per SavedModel call")
     evaluate.set_defaults(func=_cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="run an exported SavedModel on memes")
-    predict.add_argument("--saved-model", required=True)
-    predict.add_argument("--input", required=True, help="CSV with text,image columns, or an image folder")
-    predict.add_argument("--output", required=True, help="preds.csv or preds.json")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict = sub.add_parser(
+        "predict", formatter_class=_Formatter, help="run an exported SavedModel on memes",
+        description="Predict every meme of a CSV (text and/or image columns, image paths relative to the CSV, "
+                    "optional id) or of a folder of images. One output row per meme; a meme that cannot be "
+                    "predicted gets an error and the run goes on.",
+        epilog="example:\n  memotion-tf predict --saved-model runs/uor/CNN-LSTM-TI/saved_model "
+               "--input memes.csv --output preds.csv")
+    predict.add_argument("--saved-model", required=True, metavar="PATH", help="a SavedModel folder of a run")
+    predict.add_argument("--input", required=True, metavar="FILE_OR_DIR",
+                         help="a CSV with text and/or image columns, or a folder of images")
+    predict.add_argument("--output", required=True, metavar="FILE", help="preds.csv or preds.json")
+    predict.add_argument("--batch-size", type=int, default=32, metavar="N", help="memes per SavedModel call")
     predict.add_argument("--allow-empty-text", action="store_true",
                          help="predict memes with empty text (with a warning) instead of an error row")
     predict.set_defaults(func=_cmd_predict)
 
-    data = sub.add_parser("data", help="write or check a dataset")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    synth = data_sub.add_parser("synth", help="write a synthetic copy in the official layout")
-    synth.add_argument("--dataset", required=True, choices=list(DATA_TOOLS))
-    synth.add_argument("--out", required=True)
-    synth.add_argument("--size", type=int, default=1000)
-    synth.add_argument("--seed", type=int, default=0)
-    check = data_sub.add_parser("check", help="validate a dataset folder and report skips")
-    check.add_argument("--dataset", required=True, choices=list(DATA_TOOLS))
-    check.add_argument("--data-dir", required=True)
-    check.add_argument("--task", default="A")
+    data = sub.add_parser("data", formatter_class=_Formatter, help="write or check a dataset",
+                          description="Write a synthetic copy of a dataset in its official layout, or check a "
+                                      "folder in that layout.",
+                          epilog="examples:\n  memotion-tf data synth --dataset memotion7k --out /tmp/memotion\n"
+                                 "  memotion-tf data check --dataset semeval21_task6 --data-dir ~/data/task6")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    synth = data_sub.add_parser("synth", formatter_class=_Formatter,
+                                help="write a synthetic copy in the official layout",
+                                epilog="example:\n  memotion-tf data synth --dataset mami --out /tmp/mami --size 400")
+    synth.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="which dataset's layout")
+    synth.add_argument("--out", required=True, metavar="D",
+                       help="a new or empty folder (never one holding other files)")
+    synth.add_argument("--size", type=int, default=1000, metavar="N", help="memes (or chats) to write")
+    synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of the copy")
+    check = data_sub.add_parser("check", formatter_class=_Formatter,
+                                help="validate a dataset folder and report skips",
+                                epilog="example:\n  memotion-tf data check --dataset memotion7k "
+                                       "--data-dir ~/data/memotion_dataset_7k")
+    check.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="which dataset's layout")
+    check.add_argument("--data-dir", required=True, metavar="D", help="the folder to check")
+    check.add_argument("--task", default="A", metavar="T", help="the task whose columns to check (Memotion A/B/C)")
     data.set_defaults(func=_cmd_data)
     return parser
 
 
 def main(argv=None):
+    """Run the CLI; returns the exit status (2 for a problem with the input, named in one line)."""
     from memotion_tf.config import ConfigError
-    from memotion_tf.experiments import setup_logging
+    from memotion_tf.datasets.common import DataError
 
     args = build_parser().parse_args(argv)
     setup_logging()
     try:
+        if args.func in (_cmd_reproduce, _cmd_train):
+            from memotion_tf import paths
+            from memotion_tf.training import cluster
+
+            if args.out is None:
+                args.out = paths.default_out(args.paper if args.func is _cmd_reproduce else _config_paper(args))
+            # Before TensorFlow starts: TF_CONFIG, and a non-chief worker's private output folder.
+            cluster.setup(args.workers, args.worker_index, args.out)
         args.func(args)
     except (DataError, ConfigError) as e:
-        logging.getLogger("memotion_tf").error("%s", e)
+        log.error("%s", e)
         return 2
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
+        log.error("%s: %s", e.filename or "", e.strerror or e)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted; run the same command again to resume from the last finished epoch")
+        return 130
     return 0
 
 

@@ -12,6 +12,7 @@ an unknown key is an error that names the file.
 
 import ast
 import dataclasses
+import difflib
 import os
 import tomllib
 
@@ -84,6 +85,15 @@ class ConfigError(ValueError):
     pass
 
 
+def unknown_key_message(keys, known):
+    """"'epoch' (did you mean 'epochs'?)" for each unknown key."""
+    parts = []
+    for key in keys:
+        close = difflib.get_close_matches(key, list(known), n=1)
+        parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return ", ".join(parts)
+
+
 def _merge(base, override):
     merged = dict(base)
     for key, value in override.items():
@@ -154,15 +164,17 @@ def load_config(path, profile="quick", overrides=()):
     fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{path}: unknown config key(s) {unknown}")
-    config = ExperimentConfig(**data, config_path=os.path.relpath(path))
+        raise ConfigError(f"{path}: unknown config key(s) {unknown_key_message(unknown, fields)}")
+    config = ExperimentConfig(**data, config_path=os.fspath(path))
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item!r}: expected key=value")
         top, _, sub = key.partition(".")
         if top not in fields:
-            raise ConfigError(f"--set {key}: unknown config key")
+            raise ConfigError(f"--set {key}: unknown config key {unknown_key_message([top], fields)}")
+        if sub and not isinstance(getattr(config, top), dict):
+            raise ConfigError(f"--set {key}: `{top}` is not a table, so `{top}.{sub}` means nothing")
         if sub:
             table = dict(getattr(config, top))
             table[sub] = _parse_value(raw, table.get(sub), key)
@@ -181,7 +193,7 @@ def reference_markdown():
     return "\n".join(lines) + "\n"
 
 
-REFERENCE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "README.md")
+REFERENCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "README.md")
 REFERENCE_HEADER = """# Config reference
 
 Generated from `memotion_tf/config.py` by `python -m memotion_tf.config`; a test

@@ -32,19 +32,37 @@ def plot_confusion(matrix, class_names, title, path, xticks_rotation=0):
     save_figure(fig, path)
 
 
-def plot_curves(histories, title, path):
-    """Loss and accuracy per epoch, train and validation, one line per seed."""
-    metrics = [m for m in ("loss", "accuracy") if any(m in h for h in histories)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+METRIC_LABELS = {"macro_f1": "macro F1", "micro_f1": "micro F1", "weighted_f1": "weighted F1", "auc": "AUC",
+                 "accuracy": "accuracy", "acc_at_1": "Acc@1", "acc_at_3": "Acc@3"}
+
+
+def plot_curves(histories, title, path, metric="accuracy", metric_label=None, run_label="run"):
+    """The loss and the paper's `metric` per epoch, training (solid) and
+    validation (dashed), one colour per run; whole-epoch ticks and markers,
+    so a 1-epoch run shows its points. A metric logged only on validation
+    (e.g. `val_micro_f1`) is drawn alone."""
+    from matplotlib.ticker import MaxNLocator
+
+    panels = [("loss", "loss"), (metric, metric_label or METRIC_LABELS.get(metric, metric.replace("_", " ")))]
+    panels = [(k, label) for k, label in panels if any(k in h or f"val_{k}" in h for h in histories)]
+    if not panels:
+        panels = [("loss", "loss")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
         for i, history in enumerate(histories):
-            epochs = range(1, len(history.get(metric, [])) + 1)
-            ax.plot(epochs, history.get(metric, []), color=f"C{i}", label=f"train (run {i})")
-            if f"val_{metric}" in history:
-                ax.plot(epochs, history[f"val_{metric}"], color=f"C{i}", linestyle="--",
-                        label=f"validation (run {i})")
+            for name, style, marker, part in ((key, "-", "o", "train"), (f"val_{key}", "--", "s", "validation")):
+                values = history.get(name, [])
+                if values:
+                    ax.plot(range(1, len(values) + 1), values, color=f"C{i}", linestyle=style, marker=marker,
+                            ms=4, label=f"{part} ({run_label} {i})")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(label)
+        longest = max(1, max((len(h.get(key, h.get(f"val_{key}", []))) for h in histories), default=1))
+        if longest <= 20:
+            ax.set_xticks(range(1, longest + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, longest + 0.5)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)

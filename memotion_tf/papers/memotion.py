@@ -1,0 +1,371 @@
+"""What UoR and CN-HIT-MI.T share: Memotion 7k, single-label classifiers fed by tf.data.
+
+    labels.csv (datasets/memotion7k.py) -> image check -> split (hold-out or folds)
+    -> per row and seed: [text cleaning] -> vectoriser or keras-hub preprocessor
+       -> [GMM oversampling] -> tf.data (input_pipeline.py) -> model (models/)
+       -> fit under the strategy (training/loop.py) -> scores on the held-out memes
+       -> SavedModel (export.py), raw text and image bytes in
+
+`UoR` (papers/uor.py) and `CNHIT` (papers/cnhit.py) are this class with their
+tables, configs and notes.
+"""
+
+import dataclasses
+import logging
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from memotion_tf import config as config_lib
+from memotion_tf.papers.base import Paper, Run
+
+log = logging.getLogger("memotion_tf")
+
+LOSSES = ("categorical_crossentropy", "tsa", "clean_raw_kl")
+AUGMENTATIONS = ("", "randaugment")
+DATA_SOURCES = ("files", "tfds")
+
+
+@dataclasses.dataclass
+class PreparedData:
+    frame: object  # pandas DataFrame of usable rows
+    class_names: tuple
+    folds: list  # [(train_index, val_index)]: one hold-out split, or k folds
+    skip_report: object
+    data_dir: str
+    synthetic: bool
+
+    def split(self, name, fold=0):
+        train_index, val_index = self.folds[fold]
+        if name == "train":
+            return self.frame.iloc[train_index].reset_index(drop=True)
+        if name == "val":
+            return self.frame.iloc[val_index].reset_index(drop=True)
+        if name == "all":
+            return self.frame
+        raise ValueError(f"unknown split {name!r}; expected train, val or all")
+
+
+def split_indices(labels, val_fraction, split_seed):
+    """Stratified hold-out split, fixed by `split_seed` for every run and system."""
+    index = np.arange(len(labels))
+    train, val = train_test_split(index, test_size=val_fraction, random_state=split_seed, stratify=labels)
+    return np.sort(train), np.sort(val)
+
+
+def fold_indices(labels, folds, split_seed):
+    """Stratified k-fold splits, fixed by `split_seed`."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split_seed)
+    return [(np.sort(t), np.sort(v)) for t, v in splitter.split(np.zeros(len(labels)), labels)]
+
+
+def read_records(config, data_dir, reader, split=None, **reader_args):
+    """`reader(data_dir, [split=split,] **reader_args)`: from the files, or, with
+    `data_source = "tfds"`, through the dataset's TFDS builder (prepared from
+    `data_dir` on first use), which gives the same records in the reader's own object."""
+    if config.data_source == "tfds":
+        from memotion_tf.datasets.tfds_builders import read_from_tfds
+
+        return read_from_tfds(config.dataset, data_dir, split or "train",
+                              tfds_data_dir=config.tfds_data_dir or None, **reader_args)
+    if config.data_source != "files":
+        raise config_lib.ConfigError(f"{config.config_path}: unknown data_source {config.data_source!r}; "
+                                     f"expected one of {DATA_SOURCES}")
+    return reader(data_dir, **reader_args) if split is None else reader(data_dir, split=split, **reader_args)
+
+
+def prepare_data(config, data_dir, synthetic=False, progress=True):
+    """Read, validate and split once; all rows of a table share the result."""
+    from memotion_tf.datasets.common import check_images
+    from memotion_tf.datasets.memotion7k import read_memotion7k
+
+    data = read_records(config, data_dir, read_memotion7k, task=config.task, text_field=config.text_field)
+    log.info("read %d memes from %s", len(data.frame), data.labels_file)
+    frame, report = check_images(data.frame, progress=progress)
+    log.info(report.summary())
+    labels = frame["label"].to_numpy()
+    if config.folds > 1:
+        folds = fold_indices(labels, config.folds, config.split_seed)
+        log.info("%d-fold split: %d / %d memes in fold 0", config.folds, len(folds[0][0]), len(folds[0][1]))
+    else:
+        folds = [split_indices(labels, config.val_fraction, config.split_seed)]
+        log.info("hold-out split: %d train / %d val memes", len(folds[0][0]), len(folds[0][1]))
+    return PreparedData(frame, data.class_names, folds, report, data_dir, synthetic)
+
+
+def text_preprocessing(config, model_class, train_texts):
+    """A keras-hub preprocessor for BERT-style models (from `config.preset`),
+    else a `SequenceVectorizer` adapted on the training texts; None for image-only models."""
+    from memotion_tf.models import uses_wordpiece
+    from memotion_tf.models.pretrained import text_preprocessor
+    from memotion_tf.preprocessing.text import SequenceVectorizer
+
+    if "text" not in model_class.modalities:
+        return None
+    if uses_wordpiece(model_class):
+        return text_preprocessor(config.preset, sequence_length=config.max_length)
+    vectorizer = SequenceVectorizer(sequence_length=config.max_length)
+    vectorizer.adapt(train_texts)
+    return vectorizer
+
+
+def make_model(config, num_classes, vectorizer):
+    """Build the config's model; call inside the strategy's scope."""
+    from memotion_tf.models import MODELS, build_model, uses_image_backbone, uses_wordpiece
+    from memotion_tf.models.pretrained import text_backbone
+
+    cls = MODELS[config.model]
+    model_args = dict(config.model_args)
+    backbone_args = model_args.pop("backbone", {})
+    extra = {}
+    if uses_wordpiece(cls):
+        extra["backbone"] = text_backbone(
+            config.preset, vocabulary_size=vectorizer.tokenizer.vocabulary_size(), **backbone_args)
+    elif vectorizer is not None:
+        extra["vocabulary_size"] = vectorizer.vocabulary_size
+    if uses_image_backbone(cls):
+        extra["weights"] = config.image_weights or None
+    return build_model(config.model, num_classes=num_classes, sequence_length=config.max_length,
+                       image_size=config.image_size, **extra, **model_args)
+
+
+def _augmentation(config):
+    if config.augment == "":
+        return None
+    if config.augment == "randaugment":
+        from memotion_tf.preprocessing.randaugment import rand_augment
+
+        args = dict(config.augment_args)
+        return lambda images, seed: rand_augment(images, seed, **args)
+    raise config_lib.ConfigError(f"{config.config_path}: unknown augment {config.augment!r}; "
+                                 f"expected one of {AUGMENTATIONS}")
+
+
+def macro_f1_metric(num_classes, two_views=False):
+    """Macro F1 per epoch, as a Keras metric: the paper's metric in the
+    training curves and TensorBoard (on a two-view output, of the cleaned view)."""
+    import keras
+
+    if not two_views:
+        return keras.metrics.F1Score(average="macro", name="macro_f1")
+
+    class CleanViewF1(keras.metrics.F1Score):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            super().update_state(y_true, y_pred[:, :num_classes], sample_weight)
+
+    return CleanViewF1(average="macro", name="macro_f1")
+
+
+def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
+    """One seeded run on one fold: (model, vectorizer, val probabilities).
+
+    The loss (`config.loss`): categorical cross-entropy; `tsa`, the same with
+    Training Signal Annealing; or `clean_raw_kl`, equation 5 of CN-HIT-MI.T
+    on a two-view wrapper of the model (cleaned and raw text in one step).
+    With `text_cleaning`, training sees cleaned text; validation always sees
+    the raw text, as the test set and the exported model do.
+    """
+    import keras
+
+    from memotion_tf.input_pipeline import meme_dataset, token_dataset
+    from memotion_tf.losses.consistency import CleanRawKLLoss
+    from memotion_tf.losses.tsa import TSALoss, TSAProgress
+    from memotion_tf.models import MODELS
+    from memotion_tf.preprocessing.cleaning import clean_meme_text
+    from memotion_tf.resampling.gmm import gmm_oversample
+    from memotion_tf.training import loop
+    from memotion_tf.training.schedules import learning_rate, scaled_learning_rate
+    from memotion_tf.training.two_view import clean_view_accuracy, two_view_model
+
+    if config.loss not in LOSSES:
+        raise config_lib.ConfigError(f"{config.config_path}: unknown loss {config.loss!r}; expected one of {LOSSES}")
+    keras.utils.set_random_seed(seed)
+    model_class = MODELS[config.model]
+    modalities = model_class.modalities
+    num_classes = len(data.class_names)
+    train, val = data.split("train", fold), data.split("val", fold)
+    global_batch = config.batch_size * strategy.num_replicas_in_sync
+    two_views = config.loss == "clean_raw_kl"
+    if config.text_cleaning or two_views:
+        train = train.assign(text_raw=train["text"], text=train["text"].astype(str).map(clean_meme_text))
+        changed = int((train["text"] != train["text_raw"].astype(str)).sum())
+        log.info("text cleaning changed %d of %d training texts", changed, len(train))
+
+    vectorizer = text_preprocessing(config, model_class, train["text"].astype(str))
+    pipeline = dict(modalities=modalities, batch_size=global_batch, num_classes=num_classes,
+                    vectorizer=vectorizer, image_size=config.image_size)
+    if config.gmm:
+        if modalities != ("text",) or vectorizer is None or not hasattr(vectorizer, "vocabulary_size"):
+            raise config_lib.ConfigError(f"{config.config_path}: GMM oversampling applies to text-only "
+                                         "token-sequence models")
+        sequences = vectorizer(np.asarray(train["text"].astype(str))).numpy()
+        sequences, labels = gmm_oversample(
+            sequences, train["label"].to_numpy(), vectorizer.vocabulary_size,
+            n_components=config.gmm_components, covariance_type=config.gmm_covariance, seed=seed,
+        )
+        log.info("GMM oversampling: %s -> %s per class", np.bincount(train["label"]).tolist(),
+                 np.bincount(labels).tolist())
+
+    def train_data(rows=slice(None), batch_size=global_batch):
+        # `rows`: one worker's share under MultiWorkerMirroredStrategy (loop.per_worker).
+        if config.gmm:
+            return token_dataset(sequences[rows], labels[rows], num_classes=num_classes,
+                                 batch_size=batch_size, shuffle_seed=seed)
+        return meme_dataset(train.iloc[rows], **dict(pipeline, batch_size=batch_size), shuffle_seed=seed,
+                            augment=_augmentation(config), augment_seed=seed,
+                            raw_text_column="text_raw" if two_views else None)
+
+    train_ds = train_data()
+    # Validation: raw text (both views of a two-view model get the raw text).
+    val_ds = meme_dataset(val, **pipeline, raw_text_column="text" if two_views else None)
+    steps_per_epoch = int(train_ds.cardinality())
+    total_steps = steps_per_epoch * config.epochs
+
+    with strategy.scope():
+        model = make_model(config, num_classes, vectorizer)
+        optimizer = keras.optimizers.Adam(learning_rate(
+            config.lr_schedule, scaled_learning_rate(config.learning_rate, strategy.num_replicas_in_sync,
+                                                     config.lr_scaling),
+            total_steps, config.warmup_fraction))
+        if two_views:
+            trainer = two_view_model(model)
+            loss = CleanRawKLLoss(**config.loss_args)
+            metrics = [clean_view_accuracy(num_classes), macro_f1_metric(num_classes, two_views=True)]
+        else:
+            trainer = model
+            loss = TSALoss(**config.loss_args) if config.loss == "tsa" else config.loss
+            metrics = ["accuracy", macro_f1_metric(num_classes)]
+        trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    before = []
+    if getattr(loss, "anneal", isinstance(loss, TSALoss)):
+        before.append(TSAProgress(total_steps=total_steps))
+    # model.fit, or under MultiWorkerMirroredStrategy the same contract with each worker reading its rows.
+    loop.fit(trainer, train_ds, dataset_fn=loop.per_worker(train_data, global_batch), validation_data=val_ds,
+             epochs=config.epochs, callbacks=[*before, *callbacks], verbose=verbose, shuffle=False)
+    # The two-view validation set carries a second text view that the classifier alone does not take.
+    eval_ds = meme_dataset(val, **pipeline) if two_views else val_ds
+    probabilities = model.predict(eval_ds.map(lambda x, y: x), verbose=0)
+    return model, vectorizer, probabilities
+
+
+class MemotionPaper(Paper):
+    """A Memotion 7k task-A table of single-label classifiers (UoR, CN-HIT-MI.T)."""
+
+    dataset = "memotion7k"
+    evaluation_split = "val"
+    splits = ("val", "train", "all")
+    metric_columns = (("macro_f1", "ours macro-F1"), ("accuracy", "ours accuracy"))
+    primary_metric = "macro_f1"
+
+    def check_config(self, config):
+        super().check_config(config)
+        if config.loss not in LOSSES:
+            raise config_lib.ConfigError(f"{config.config_path}: unknown loss {config.loss!r}; "
+                                         f"expected one of {LOSSES}")
+        _augmentation(config)
+
+    def prepare(self, configs, data_dir, synthetic):
+        first = configs[0]
+        for config in configs[1:]:
+            for field in ("dataset", "task", "text_field", "val_fraction", "split_seed", "folds"):
+                if getattr(config, field) != getattr(first, field):
+                    raise config_lib.ConfigError(f"{config.config_path}: `{field}` differs from "
+                                                 f"{first.config_path}; the rows share one split")
+        return prepare_data(first, data_dir, synthetic)
+
+    def data_summary(self, data):
+        train, val = data.folds[0]
+        return {"memes": len(data.frame), "skipped_images": len(data.skip_report.skipped),
+                "train": len(train), "val": len(val), "folds": len(data.folds),
+                "class_names": list(data.class_names)}
+
+    def signature(self, unit, data):
+        signature = super().signature(unit, data)
+        signature["data"] = {"dir": data.data_dir, "memes": len(data.frame)}
+        return signature
+
+    def fold(self, data, seed):
+        """The fold run `seed` trains on (run i on fold i mod k)."""
+        return seed % len(data.folds)
+
+    def train(self, unit, data, seed, ctx):
+        from memotion_tf.evaluation.metrics import classification_metrics
+        from memotion_tf.export import export_classifier, model_modalities
+
+        config = unit.config
+        fold = self.fold(data, seed)
+        model, vectorizer, probabilities = train_once(config, data, seed, ctx.strategy, fold=fold,
+                                                      callbacks=ctx.callbacks(), verbose=ctx.verbose)
+        predictions = probabilities.argmax(-1)
+        y_val = data.split("val", fold)["label"].to_numpy()
+        metrics = classification_metrics(y_val, predictions, len(data.class_names))
+
+        def export(path):
+            export_classifier(
+                model, path, class_names=data.class_names, vectorizer=vectorizer,
+                image_size=config.image_size if "image" in model_modalities(model) else None,
+                metadata={
+                    "paper": config.paper, "system": config.system, "dataset": config.dataset,
+                    "task": config.task, "text_field": config.text_field,
+                    "val_fraction": config.val_fraction, "split_seed": config.split_seed,
+                    "folds": config.folds, "fold": fold, "seed": seed, "val_metrics": metrics,
+                },
+            )
+            return {}
+
+        return Run(metrics=metrics, history=ctx.history(), export=export,
+                   record={"fold": fold, "val_predictions": predictions.tolist()})
+
+    def plot_row(self, unit, data, records, folder):
+        import os
+
+        from memotion_tf.evaluation.metrics import confusion
+        from memotion_tf.evaluation.plots import plot_confusion, plot_curves
+
+        first = records[0]
+        y_first = data.split("val", first.get("fold", 0))["label"].to_numpy()
+        plot_confusion(confusion(y_first, np.asarray(first["val_predictions"]), len(data.class_names)),
+                       data.class_names, f"{unit.system} (seed {first['seed']}, validation)",
+                       os.path.join(folder, "confusion_matrix.png"))
+        plot_curves([r["history"] for r in records], f"{unit.system}: training curves",
+                    os.path.join(folder, "training_curves.png"), metric=self.primary_metric)
+
+    def row_extras(self, unit, data, records):
+        return {"folds": [r.get("fold", 0) for r in records]}
+
+    def baselines(self, data, configs):
+        """The majority class of the training split, predicted for every validation meme."""
+        from memotion_tf.evaluation.metrics import classification_metrics, summarize_runs
+
+        train, val = data.split("train"), data.split("val")
+        majority = int(np.bincount(train["label"], minlength=len(data.class_names)).argmax())
+        metrics = classification_metrics(val["label"].to_numpy(), np.full(len(val), majority),
+                                         len(data.class_names))
+        return [{"system": f"majority class ({data.class_names[majority]})", "baseline": True,
+                 "metrics": {k: summarize_runs([v]) for k, v in metrics.items()}, "paper": {}, "seeds": []}]
+
+    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64):
+        from memotion_tf.evaluation.metrics import classification_metrics
+        from memotion_tf.export import load_exported
+
+        serve, _, _ = load_exported(saved_model)
+        config = config_lib.ExperimentConfig(dataset=meta["dataset"], task=meta["task"],
+                                             text_field=meta["text_field"], val_fraction=meta["val_fraction"],
+                                             split_seed=meta["split_seed"], folds=meta.get("folds", 0))
+        data = prepare_data(config, data_dir, progress=False)
+        frame = data.split(split, meta.get("fold", 0))
+        uses_image = "image" in meta["modalities"]
+        predictions = []
+        for start in range(0, len(frame), batch_size):
+            chunk = frame.iloc[start:start + batch_size]
+            images = [_read_bytes(p) if uses_image else b"" for p in chunk["image_path"]]
+            out = serve(text=np.asarray(chunk["text"].astype(str), dtype=object),
+                        image=np.asarray(images, dtype=object))
+            predictions.extend(out["probabilities"].numpy().argmax(-1).tolist())
+        metrics = classification_metrics(frame["label"].to_numpy(), predictions, len(meta["class_names"]))
+        return {"examples": len(frame), "metrics": metrics}
+
+
+def _read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
