@@ -1,6 +1,6 @@
 """
 Title: 1213Li at SemEval-2021 Task 6 — label attention over RoBERTa tokens and ResNet-50 regions
-Paper: the 1213Li team's subtask-3 system paper, ../shared/papers/1213li-semeval2021-task6-label-attention.txt
+Paper: Li, Li, Sun, "1213Li at SemEval-2021 Task 6: Detection of Propaganda with Multi-modal Attention and Pre-trained Models", SemEval-2021, ACL Anthology 2021.semeval-1.142
 Command: make reproduce-1213li [PROFILE=quick|paper] [DATA_DIR=path/to/corpus] [OUT=dir] [SEEDS=n]
 Expected time: PROFILE=quick about 15 minutes on an idle 2-core CPU with the embedded synthetic
 corpus (longer when the CPU is shared); PROFILE=paper fine-tunes RoBERTa-base 8 times (4 rows +
@@ -39,17 +39,10 @@ The steps, each a function of `memotion_tf`:
    one SavedModel per row and one for the ensemble (raw text + image bytes -> 22 probabilities).
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from memotion_tf.experiments import pipeline_main  # noqa: E402
-from memotion_tf.reproductions.team_1213li import reproduce  # noqa: E402
+from memotion_tf.cli import main
 
 if __name__ == "__main__":
-    sys.exit(pipeline_main(
-        "1213li", __doc__.split("\n")[1], run=reproduce,
-        data_dir_help="folder holding training_set_task3/, dev_set_task3_labeled/ and test_set_task3/; "
-                      "default: embedded synthetic data",
-        where="plots, SavedModels and the ensemble's official predictions file under <out>/<system>/"))
+    # The same as `memotion-tf reproduce 1213li [options]` (and `make reproduce-1213li`).
+    sys.exit(main(["reproduce", "1213li", *sys.argv[1:]]))

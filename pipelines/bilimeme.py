@@ -1,7 +1,7 @@
 """
 Title: BiliMemeNet — Chinese bullet-chat (danmu) category classification
 Paper: Tu, Mao, Xue, Zhang, "BiliMemeNet: Using NLP to Learn Chinese Meme From Bullet Chat",
-       ../shared/papers/bilimemenet-chinese-danmu.txt
+       a UMass Amherst student project (code and data: GitHub h-tu/bilimemenet)
 Command: make reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
 Expected time: PROFILE=quick about 10-15 minutes on a 2-core CPU with the embedded synthetic
 data (longer when other jobs share the CPU); PROFILE=paper downloads bert_base_zh and
@@ -40,15 +40,10 @@ The steps, each a function of `memotion_tf`:
    (`reproductions.bilimeme.segment_texts`), since jieba cannot run inside a SavedModel.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from memotion_tf.experiments import pipeline_main  # noqa: E402
-from memotion_tf.reproductions.bilimeme import reproduce  # noqa: E402
+from memotion_tf.cli import main
 
 if __name__ == "__main__":
-    sys.exit(pipeline_main("bilimeme", __doc__.split("\n")[1], run=reproduce,
-                           data_dir_help="danmu.csv (or its folder) or the processed split's folder; "
-                                         "default: embedded synthetic data"))
+    # The same as `memotion-tf reproduce bilimeme [options]` (and `make reproduce-bilimeme`).
+    sys.exit(main(["reproduce", "bilimeme", *sys.argv[1:]]))

@@ -1,6 +1,6 @@
 """
 Title: CN-HIT-MI.T at SemEval-2020 Task 8 — BERT with TSA and KL, ResNet with RandAugment, TFNet and HFM
-Paper: Li, Zhang, Xu, Liu, Tang, Zhao, Qin (2020), ../shared/papers/cnhitmit-semeval2020-task8-bert-resnet.txt
+Paper: Li, Zhang, Xu, Zhao, "CN-HIT-MI.T at SemEval-2020 Task 8: Memotion Analysis Based on BERT", SemEval-2020, ACL Anthology 2020.semeval-1.145
 Command: make reproduce-cnhit [PROFILE=quick|paper] [DATA_DIR=path/to/memotion_dataset_7k] [OUT=dir] [SEEDS=n]
 Expected time: PROFILE=quick about 15 minutes on a 2-core CPU with the embedded synthetic data;
 PROFILE=paper 7 systems x 5 folds x 10 epochs with BERT-base and ResNet-101, for a GPU.
@@ -37,12 +37,10 @@ The steps, each a function of `memotion_tf`:
    confusion matrix and curves per row, one raw-input SavedModel per row.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from memotion_tf.experiments import pipeline_main  # noqa: E402
+from memotion_tf.cli import main
 
 if __name__ == "__main__":
-    sys.exit(pipeline_main("cnhit", __doc__.split("\n")[1]))
+    # The same as `memotion-tf reproduce cnhit [options]` (and `make reproduce-cnhit`).
+    sys.exit(main(["reproduce", "cnhit", *sys.argv[1:]]))

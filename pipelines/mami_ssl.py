@@ -1,7 +1,7 @@
 """
 Title: Semi-supervised MAMI — CLIP features, CROM-AE, RAW-N-COOK and the distribution-balanced loss
 Paper: Pham, Nguyen, Ngo, Phan, "Multimodal Semi-supervised Learning for Sentiment Analysis of
-Image Macros" (slides), ../shared/papers/mami-semi-supervised-crom-ae-raw-n-cook.txt
+Image Macros" (slides)
 Command: make reproduce-mami-ssl [PROFILE=quick|paper] [DATA_DIR=path/to/MAMI] [OUT=dir] [SEEDS=n]
 Expected time: PROFILE=quick about 10-15 minutes on an idle 2-core CPU (longer when the CPU is
 shared) with the embedded synthetic data and a small random CLIP; PROFILE=paper extracts
@@ -40,16 +40,10 @@ The steps, each a function of `memotion_tf`:
    The SavedModels tokenise with a TensorFlow Text op: `import tensorflow_text` before loading.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from memotion_tf.experiments import pipeline_main  # noqa: E402
-from memotion_tf.reproductions.mami_ssl import reproduce  # noqa: E402
+from memotion_tf.cli import main
 
 if __name__ == "__main__":
-    sys.exit(pipeline_main(
-        "mami_ssl", __doc__.split("\n")[1], run=reproduce,
-        data_dir_help="MAMI folder (TRAINING/, test/); default: embedded synthetic data",
-        where="plots and SavedModels under <out>/<system>_ratio-<r>/; cached CLIP features under <out>/features/"))
+    # The same as `memotion-tf reproduce mami-ssl [options]` (and `make reproduce-mami-ssl`).
+    sys.exit(main(["reproduce", "mami-ssl", *sys.argv[1:]]))

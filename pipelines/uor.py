@@ -1,6 +1,6 @@
 """
 Title: UoR at SemEval-2020 Task 8 — GMM oversampling and a CNN-LSTM for Memotion
-Paper: Liu, Osei-Brefo, Chen, Liang (2020), ../shared/papers/uor-semeval2020-task8-gmm-cnn-lstm.txt
+Paper: Liu, Osei-Brefo, Chen, Liang, "UoR at SemEval-2020 Task 8: Gaussian Mixture Modelling (GMM) Based Sampling Approach for Multi-Modal Memotion Analysis", SemEval-2020, ACL Anthology 2020.semeval-1.159
 Command: make reproduce-uor [PROFILE=quick|paper] [DATA_DIR=path/to/memotion_dataset_7k] [OUT=dir] [SEEDS=n]
 Expected time: PROFILE=quick about 10 minutes on a 2-core CPU with the embedded synthetic data;
 PROFILE=paper 6 systems x 5 runs x 20 epochs, best on a GPU.
@@ -35,12 +35,10 @@ The steps, each a function of `memotion_tf`:
    bytes.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from memotion_tf.experiments import pipeline_main  # noqa: E402
+from memotion_tf.cli import main
 
 if __name__ == "__main__":
-    sys.exit(pipeline_main("uor", __doc__.split("\n")[1]))
+    # The same as `memotion-tf reproduce uor [options]` (and `make reproduce-uor`).
+    sys.exit(main(["reproduce", "uor", *sys.argv[1:]]))

@@ -49,7 +49,7 @@ Example:
     probabilities = model({**preprocessor(texts), "image": images})   # (batch, 22)
 
 Reference: the 1213Li team's system paper for SemEval-2021 Task 6 subtask 3
-(../shared/papers/1213li-semeval2021-task6-label-attention.txt), section 3.2.
+(ACL Anthology 2021.semeval-1.142), section 3.2.
 """
 
 import keras
