@@ -1,8 +1,8 @@
 # memotion-tf: every target that needs Python creates .venv on first use, so each
-# works alone on a fresh clone.
+# works alone on a fresh clone. Each reproduce-* target is `memotion-tf reproduce <paper>`.
 #   make reproduce-uor|reproduce-cnhit|reproduce-1213li|reproduce-mami-ssl|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
 #        [WORKERS=host1:port,host2:port WORKER_INDEX=i]   (several machines: the same command on each)
-#   make test | make test-notebooks | make bench | make clean
+#   make test | make test-notebooks | make bench | make paper-check | make clean
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -31,19 +31,19 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 reproduce-uor: $(VENV)/.installed
-	$(PY) pipelines/uor.py $(PAPER_ARGS) --out $(or $(OUT),runs/uor)
+	$(VENV)/bin/memotion-tf reproduce uor $(PAPER_ARGS) --out $(or $(OUT),runs/uor)
 
 reproduce-cnhit: $(VENV)/.installed
-	$(PY) pipelines/cnhit.py $(PAPER_ARGS) --out $(or $(OUT),runs/cnhit)
+	$(VENV)/bin/memotion-tf reproduce cnhit $(PAPER_ARGS) --out $(or $(OUT),runs/cnhit)
 
 reproduce-1213li: $(VENV)/.installed
-	$(PY) pipelines/1213li.py $(PAPER_ARGS) --out $(or $(OUT),runs/1213li)
+	$(VENV)/bin/memotion-tf reproduce 1213li $(PAPER_ARGS) --out $(or $(OUT),runs/1213li)
 
 reproduce-mami-ssl: $(VENV)/.installed
-	$(PY) pipelines/mami_ssl.py $(PAPER_ARGS) --out $(or $(OUT),runs/mami_ssl)
+	$(VENV)/bin/memotion-tf reproduce mami-ssl $(PAPER_ARGS) --out $(or $(OUT),runs/mami-ssl)
 
 reproduce-bilimeme: $(VENV)/.installed
-	$(PY) pipelines/bilimeme.py $(PAPER_ARGS) --out $(or $(OUT),runs/bilimeme)
+	$(VENV)/bin/memotion-tf reproduce bilimeme $(PAPER_ARGS) --out $(or $(OUT),runs/bilimeme)
 
 reproduce-all: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme
 

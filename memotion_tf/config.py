@@ -52,6 +52,9 @@ class ExperimentConfig:
     preset: str = _field("", "Pretrained keras-hub preset of the text backbone (`bert_base_en_uncased`, "
                          "`roberta_base_en`, ...), `all_minilm_l6_v2` for the embedded offline BERT, "
                          "or empty for a randomly initialised backbone sized by `model_args`.")
+    backbone_args: dict = _field({}, "Size of the randomly initialised text backbone used when `preset` is empty "
+                                 "(e.g. `{num_layers = 1, hidden_dim = 16}`; keras-hub BertBackbone arguments); "
+                                 "rows without a text backbone ignore it.")
     text_cleaning: bool = _field(False, "Train on CN-HIT-MI.T's cleaned text (section 4.2); evaluation and serving always see the raw text.")
     image_weights: str = _field("", "`weights=` of keras.applications image backbones: `imagenet`, or empty for random init.")
     loss: str = _field("categorical_crossentropy", "Training loss: `categorical_crossentropy`, `tsa` (Training "

@@ -2,8 +2,12 @@
 initialises, so MirroredStrategy can be exercised without GPUs."""
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Embedded synthetic data and caches of the tests go to a folder of their own,
+# not to the user's cache.
+os.environ["MEMOTION_TF_HOME"] = tempfile.mkdtemp(prefix="memotion-tf-home-")
 
 import pytest  # noqa: E402
 

@@ -18,6 +18,6 @@ def memotion_dir(size=480, seed=1):
 def memotion_data(size=480, seed=1):
     """That copy read, image-checked and split as a reproduction does."""
     from memotion_tf.config import ExperimentConfig
-    from memotion_tf.experiments import prepare_data
+    from memotion_tf.papers.memotion import prepare_data
 
     return prepare_data(ExperimentConfig(), memotion_dir(size, seed), synthetic=True, progress=False)

@@ -10,14 +10,16 @@ import pytest
 import tensorflow as tf
 
 from memotion_tf import cli
-from memotion_tf.experiments import PAPERS, fold_indices, reproduce
+from memotion_tf.papers import get_paper
+from memotion_tf.papers.memotion import fold_indices
+from memotion_tf.runner import reproduce
 from memotion_tf.input_pipeline import meme_dataset
 from memotion_tf.preprocessing.randaugment import rand_augment
 from tests import fixtures
 
 # A tiny random BERT (empty preset), 32 px images, a ResNet-50, one epoch on fold 0.
 TINY = ["preset=", "epochs=1", "batch_size=32", "image_size=32", "max_length=16",
-        "model_args.depth=50", "model_args.backbone={'num_layers': 1, 'hidden_dim': 16, 'intermediate_dim': 32}"]
+        "model_args.depth=50", "backbone_args={'num_layers': 1, 'hidden_dim': 16, 'intermediate_dim': 32}"]
 TABLE_2 = ["HFM", "TFNet", "TFNet+TSA", "ResNet", "BERT", "ResNet+TSA+RA", "BERT+TSA+KL"]
 
 
@@ -35,8 +37,9 @@ def data_dir():
 @pytest.fixture(scope="module")
 def cnhit_run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("runs") / "cnhit")
-    results, markdown = reproduce("cnhit", data_dir=data_dir(), out_dir=out, seeds=1, systems=ROWS,
-                                  overrides=TINY, verbose=0)
+    results = reproduce("cnhit", data_dir=data_dir(), out=out, seeds=1, systems=ROWS, overrides=TINY, verbose=0)
+    with open(os.path.join(out, "results.md")) as f:
+        markdown = f.read()
     return out, results, markdown
 
 
@@ -49,7 +52,7 @@ def test_rows_follow_the_contract_in_the_papers_order(cnhit_run):
         assert row["folds"] == [0]
         assert set(row["metrics"]) == {"macro_f1", "accuracy"}
         assert {"dev_macro_f1", "test_macro_f1"} <= set(row["paper"])
-        folder = os.path.dirname(row["saved_model"])
+        folder = os.path.join(out, os.path.dirname(row["saved_model"]))
         assert os.path.getsize(os.path.join(folder, "confusion_matrix.png")) > 1000
         assert os.path.getsize(os.path.join(folder, "training_curves.png")) > 1000
     line = next(l for l in markdown.splitlines() if l.startswith("| BERT+TSA+KL"))
@@ -58,19 +61,19 @@ def test_rows_follow_the_contract_in_the_papers_order(cnhit_run):
 
 @pytest.mark.large
 def test_all_seven_table_2_rows(tmp_path):
-    results, _ = reproduce("cnhit", data_dir=data_dir(), out_dir=str(tmp_path), seeds=1,
-                           overrides=TINY, verbose=0)
+    results = reproduce("cnhit", data_dir=data_dir(), out=str(tmp_path), seeds=1, overrides=TINY, verbose=0)
     assert [r["system"] for r in results["rows"]] == TABLE_2
 
 
 def test_every_saved_model_reproduces_its_runs_metrics(cnhit_run):
     """Raw text and image bytes through each SavedModel give the metrics the
     run computed in memory on the same dev fold."""
-    _, results, _ = cnhit_run
+    out, results, _ = cnhit_run
     for row in results["rows"]:
-        record = json.load(open(os.path.join(os.path.dirname(row["saved_model"]), "runs", "seed_0.json")))
+        saved = os.path.join(out, row["saved_model"])
+        record = json.load(open(os.path.join(os.path.dirname(saved), "runs", "seed_0.json")))
         report = cli._cmd_evaluate(type("Args", (), {
-            "saved_model": row["saved_model"], "data_dir": data_dir(), "split": "val",
+            "saved_model": saved, "data_dir": data_dir(), "split": "val",
             "batch_size": 64})())
         assert report["examples"] == len(record["val_predictions"]), row["system"]
         assert report["metrics"]["accuracy"] == pytest.approx(record["metrics"]["accuracy"], abs=1e-9), row["system"]
@@ -80,8 +83,8 @@ def test_two_view_and_tsa_rows_record_their_training_curves(cnhit_run):
     out, results, _ = cnhit_run
     for system in ("BERT+TSA+KL", "ResNet+TSA+RA", "TFNet+TSA"):
         row = next(r for r in results["rows"] if r["system"] == system)
-        record = json.load(open(os.path.join(os.path.dirname(row["saved_model"]), "runs", "seed_0.json")))
-        assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(record["history"])
+        record = json.load(open(os.path.join(out, os.path.dirname(row["saved_model"]), "runs", "seed_0.json")))
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "macro_f1", "val_macro_f1"} <= set(record["history"])
         assert np.isfinite(record["history"]["loss"]).all()
 
 
@@ -99,7 +102,7 @@ def test_five_folds_are_stratified_and_cover_every_meme():
 
 
 def test_paper_registry_lists_the_cnhit_configs():
-    assert len(PAPERS["cnhit"]["configs"]) == 7
+    assert len(get_paper("cnhit").config_files) == 7
 
 
 def test_randaugment_inside_the_training_pipeline_is_per_image_and_per_epoch():

@@ -3,13 +3,32 @@ import dataclasses
 import pytest
 
 from memotion_tf import config as config_lib
-from memotion_tf.experiments import PAPERS, config_files, make_model, text_preprocessing
 from memotion_tf.models import MODELS
+from memotion_tf.papers import PAPERS, get_paper
+from memotion_tf.papers.memotion import make_model, text_preprocessing
+
+
+def config_files(paper):
+    return get_paper(paper).config_paths()
 
 
 @pytest.mark.parametrize("paper", sorted(PAPERS))
 @pytest.mark.parametrize("profile", config_lib.PROFILES)
-def test_every_experiment_loads_and_builds(paper, profile):
+def test_every_experiment_loads_and_is_checked(paper, profile):
+    """Every row of every paper loads for both profiles and passes its paper's
+    checks (known protocol keys, model arguments the model class takes)."""
+    configs = get_paper(paper).load_configs(profile)
+    systems = [c.system for c in configs]
+    assert len(systems) == len(set(systems)) == len(config_files(paper))
+    for config in configs:
+        assert config.paper == paper and config.system
+        assert config.paper_metrics or "baseline" in config.system.lower() or config.protocol.get("table"), \
+            f"{config.config_path} must carry the paper's numbers"
+
+
+@pytest.mark.parametrize("paper", ["uor", "cnhit"])
+@pytest.mark.parametrize("profile", config_lib.PROFILES)
+def test_every_memotion_experiment_builds(paper, profile):
     systems = []
     for path in config_files(paper):
         config = config_lib.load_config(path, profile)
@@ -49,6 +68,8 @@ def test_overrides_are_typed():
 @pytest.mark.parametrize("item, message", [
     ("epochs=three", "expected a int"),
     ("nonsense=1", "unknown config key"),
+    ("epoch=3", "did you mean 'epochs'"),
+    ("epochs.x=3", "is not a table"),
     ("epochs", "expected key=value"),
     ("gmm=maybe", "expected true or false"),
 ])
@@ -93,3 +114,26 @@ def test_cnhit_rows_and_profiles():
     assert paper["BERT+TSA+KL"].loss == "clean_raw_kl" and paper["TFNet+TSA"].loss == "tsa"
     assert quick["BERT"].preset == "all_minilm_l6_v2" and quick["ResNet"].model_args["depth"] == 50
     assert "depth" not in quick["BERT"].model_args
+
+
+def test_unknown_model_argument_is_an_error_with_a_did_you_mean(tmp_path):
+    paper = get_paper("uor")
+    bad = tmp_path / "lstm.toml"
+    bad.write_text('base = "%s"\n[model_args]\ndropuot = 0.3\n' % paper.config_paths()[0])
+    with pytest.raises(config_lib.ConfigError, match=r"unknown model_args key\(s\) 'dropuot' \(did you mean 'dropout'\?\)"):
+        paper.load_configs("quick", files=[str(bad)])
+    with pytest.raises(config_lib.ConfigError, match="takes model_args 'foo'"):
+        paper.load_configs("quick", ["model_args.foo=1"])
+    with pytest.raises(config_lib.ConfigError, match=r"'dropuot' \(did you mean 'dropout'\?\)"):
+        paper.load_configs("quick", ["model_args.dropuot=0.3"])
+
+
+def test_a_model_argument_on_the_command_line_goes_to_the_rows_that_take_it():
+    configs = {c.system: c for c in get_paper("cnhit").load_configs("quick", ["model_args.depth=50"])}
+    assert configs["ResNet"].model_args["depth"] == 50
+    assert "depth" not in configs["BERT"].model_args
+
+
+def test_unknown_paper_is_an_error_with_a_did_you_mean():
+    with pytest.raises(config_lib.ConfigError, match="did you mean 'uor'"):
+        get_paper("uorr")

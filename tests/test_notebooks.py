@@ -32,7 +32,7 @@ TINY = {
     "cnhit": ("cnhit", dict(SEEDS=1, SYSTEMS=["TFNet", "BERT+TSA+KL"], OVERRIDES=[
         "synthetic_size=240", "preset=", "epochs=1", "batch_size=32", "image_size=32", "max_length=16",
         "model_args.depth=50",
-        "model_args.backbone={'num_layers': 1, 'hidden_dim': 16, 'intermediate_dim': 32}"])),
+        "backbone_args={'num_layers': 1, 'hidden_dim': 16, 'intermediate_dim': 32}"])),
     "1213li": ("1213li", dict(SEEDS=None, SYSTEMS=["+ full att", "1213Li"], OVERRIDES=[
         "protocol.synthetic_sizes=[40, 10, 12]", "protocol.ensemble_size=2", "protocol.resplit_dev_size=8",
         "preset=", "image_size=64", "max_length=24", "epochs=1", "batch_size=8",

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from memotion_tf import cli
-from memotion_tf.experiments import reproduce, train_once
+from memotion_tf import cli, paths
+from memotion_tf.papers import get_paper
+from memotion_tf.papers.memotion import train_once
+from memotion_tf.runner import reproduce
 from memotion_tf.training.strategy import get_strategy
 from tests import fixtures
 
@@ -18,15 +20,23 @@ TINY = ["epochs=1", "batch_size=16", "image_size=32", "max_length=24"]
 @pytest.fixture(scope="module")
 def uor_run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("runs") / "uor")
-    results, markdown = reproduce("uor", data_dir=fixtures.memotion_dir(), out_dir=out, seeds=2,
-                                  systems=["LSTM-T+GMM", "CNN-LSTM-TI"], overrides=TINY, verbose=0)
+    results = reproduce("uor", data_dir=fixtures.memotion_dir(), out=out, seeds=2,
+                        systems=["LSTM-T+GMM", "CNN-LSTM-TI"], overrides=TINY, verbose=0)
+    with open(os.path.join(out, "results.md")) as f:
+        markdown = f.read()
     return out, results, markdown
+
+
+def saved_model_path(out, row):
+    """A row's SavedModel: results.json holds it relative to OUT."""
+    return os.path.join(out, row["saved_model"])
 
 
 def test_results_follow_the_contract(uor_run):
     out, results, _ = uor_run
     on_disk = json.load(open(os.path.join(out, "results.json")))
     assert on_disk == results
+    # The fixture copy is written by the synthetic writer without the registry's marker: real-data layout.
     assert {k: results[k] for k in ("paper", "dataset", "task", "synthetic", "profile")} == {
         "paper": "uor", "dataset": "memotion7k", "task": "A", "synthetic": False, "profile": "quick"}
     assert [r["system"] for r in results["rows"]] == ["LSTM-T+GMM", "CNN-LSTM-TI"]
@@ -39,7 +49,8 @@ def test_results_follow_the_contract(uor_run):
             assert summary["min"] <= summary["mean"] <= summary["max"]
             assert summary["mean"] == pytest.approx(np.mean(summary["runs"]))
         assert "test_macro_f1" in row["paper"]
-        saved = row["saved_model"]
+        assert not os.path.isabs(row["saved_model"])
+        saved = saved_model_path(out, row)
         assert os.path.exists(os.path.join(saved, "saved_model.pb"))
         folder = os.path.dirname(saved)
         assert os.path.getsize(os.path.join(folder, "confusion_matrix.png")) > 1000
@@ -47,36 +58,41 @@ def test_results_follow_the_contract(uor_run):
 
 
 def test_markdown_puts_ours_beside_the_paper(uor_run):
-    out, _, markdown = uor_run
-    assert open(os.path.join(out, "results.md")).read() == markdown
+    out, results, markdown = uor_run
     line = next(l for l in markdown.splitlines() if l.startswith("| CNN-LSTM-TI"))
     assert "0.329" in line and "0.729" in line and "±" in line
+    # The paper's 'Valid set' accuracy (a range), the one like-for-like column, beside ours.
+    assert "0.47-0.52" in line
+    baseline = next(l for l in markdown.splitlines() if l.startswith("| *majority class"))
+    assert results["baselines"][0]["baseline"] is True
+    assert f"{results['baselines'][0]['metrics']['accuracy']['mean']:.3f}" in baseline
 
 
 def test_evaluate_from_saved_model_alone_equals_training_metrics(uor_run, capsys):
-    _, results, _ = uor_run
+    out, results, _ = uor_run
     for row in results["rows"]:
-        record = json.load(open(os.path.join(os.path.dirname(row["saved_model"]), "runs", "seed_0.json")))
+        saved = saved_model_path(out, row)
+        record = json.load(open(os.path.join(os.path.dirname(saved), "runs", "seed_0.json")))
         report = cli._cmd_evaluate(type("Args", (), {
-            "saved_model": row["saved_model"], "data_dir": fixtures.memotion_dir(), "split": "val",
+            "saved_model": saved, "data_dir": fixtures.memotion_dir(), "split": "val",
             "batch_size": 32})())
         assert report["metrics"]["macro_f1"] == pytest.approx(record["metrics"]["macro_f1"], abs=1e-9)
         assert report["metrics"]["accuracy"] == pytest.approx(record["metrics"]["accuracy"], abs=1e-9)
 
 
 def test_evaluate_names_the_splits_a_model_is_scored_on(uor_run, caplog):
-    _, results, _ = uor_run
-    saved = results["rows"][0]["saved_model"]
+    out, results, _ = uor_run
+    saved = saved_model_path(out, results["rows"][0])
     assert cli.main(["evaluate", "--saved-model", saved, "--data-dir", fixtures.memotion_dir(), "--split", "dev"]) == 2
-    assert "val | train | test | all, not 'dev'" in caplog.text
+    assert "val | train | all, not 'dev'" in caplog.text
 
 
 def test_second_run_reuses_finished_seeds(uor_run, caplog):
     out, results, _ = uor_run
     caplog.set_level("INFO", logger="memotion_tf")
-    again, _ = reproduce("uor", data_dir=fixtures.memotion_dir(), out_dir=out, seeds=2,
-                         systems=["LSTM-T+GMM"], overrides=TINY, verbose=0)
-    assert "already finished" in caplog.text and "training run" not in caplog.text
+    again = reproduce("uor", data_dir=fixtures.memotion_dir(), out=out, seeds=2,
+                      systems=["LSTM-T+GMM"], overrides=TINY, verbose=0)
+    assert "finished before, reusing" in caplog.text and ": seed 0 (" not in caplog.text
     assert again["rows"][0]["metrics"] == results["rows"][0]["metrics"]
 
 
@@ -92,14 +108,16 @@ def test_mirrored_strategy_over_two_logical_cpus_trains():
     assert isinstance(strategy, tf.distribute.MirroredStrategy)
     assert strategy.num_replicas_in_sync == 2
     from memotion_tf import config as config_lib
-    from memotion_tf.experiments import config_files
 
-    config = config_lib.load_config(config_files("uor")[5], "quick", TINY + ["epochs=2"])
-    model, _, history, probabilities = train_once(config, fixtures.memotion_data(), seed=0,
-                                                  strategy=strategy, verbose=0)
+    config = config_lib.load_config(get_paper("uor").config_paths()[5], "quick", TINY + ["epochs=2"])
+    import keras
+
+    history = keras.callbacks.History()
+    model, _, probabilities = train_once(config, fixtures.memotion_data(), seed=0, strategy=strategy,
+                                         callbacks=[history], verbose=0)
     # Keras 3 wraps the tf.Variable; under MirroredStrategy it is mirrored on both devices.
     assert isinstance(model.trainable_variables[0].value, tf.distribute.DistributedValues)
-    assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
     assert probabilities.shape == (len(fixtures.memotion_data().split("val")), 3)
 
 
@@ -110,6 +128,10 @@ def test_cli_data_synth_and_check(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "56 of 60 memes have a readable image; 4 skipped" in printed
     assert "class counts: negative" in printed
+    # A synthetic copy says so itself, whatever path it is passed by.
+    from memotion_tf.datasets import registry
+
+    assert registry.is_synthetic(out) and not registry.is_synthetic(str(tmp_path))
 
 
 def test_cli_reports_data_errors_without_a_traceback(tmp_path, caplog):
@@ -118,18 +140,16 @@ def test_cli_reports_data_errors_without_a_traceback(tmp_path, caplog):
     assert "row 1" in caplog.text and "overall_sentiment" in caplog.text
 
 
-def test_pipeline_reports_data_errors_without_a_traceback(tmp_path, caplog):
-    from memotion_tf.experiments import pipeline_main
-
+def test_reproduce_reports_data_errors_without_a_traceback(tmp_path, caplog):
     (tmp_path / "labels.csv").write_text(",image_name,text_corrected,overall_sentiment\n0,a.jpg,x,great\n")
-    assert pipeline_main("uor", "UoR", argv=["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert cli.main(["reproduce", "uor", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "row 1" in caplog.text and "overall_sentiment" in caplog.text
     assert not (tmp_path / "out" / "results.json").exists()
 
 
 def test_cli_predict_writes_per_row_errors(uor_run, tmp_path):
-    _, results, _ = uor_run
-    saved = results["rows"][1]["saved_model"]  # CNN-LSTM-TI takes text and image
+    out, results, _ = uor_run
+    saved = saved_model_path(out, results["rows"][1])  # CNN-LSTM-TI takes text and image
     frame = fixtures.memotion_data().split("val").head(3)
     rows = [f"{i},{t},{p}" for i, (t, p) in enumerate(zip(frame["text"], frame["image_path"]))]
     (tmp_path / "broken.jpg").write_bytes(b"not an image")

@@ -116,8 +116,30 @@ class Paper:
         return [paths.config_path(c) for c in self.config_files]
 
     def load_configs(self, profile="quick", overrides=(), files=None):
-        """The rows' configs (all, or those of `files`), checked."""
-        configs = [config_lib.load_config(p, profile, overrides) for p in (files or self.config_paths())]
+        """The rows' configs (all, or those of `files`), checked.
+
+        `overrides` apply to every row, except `model_args.<name>=...`, which
+        applies to the rows whose model takes `<name>` (a ResNet depth is not a
+        BERT argument); a name no row's model takes is an error."""
+        files = files or self.config_paths()
+        model_overrides = [o for o in overrides if o.startswith("model_args.")]
+        others = [o for o in overrides if not o.startswith("model_args.")]
+        configs = [config_lib.load_config(p, profile, others) for p in files]
+        if model_overrides:
+            accepted_by_any, known = set(), set()
+            for i, (path, config) in enumerate(zip(files, configs)):
+                takes = set(self.model_arguments(config))
+                known |= takes
+                mine = [o for o in model_overrides if o.partition("=")[0].split(".", 1)[1] in takes]
+                accepted_by_any |= {o.partition("=")[0] for o in mine}
+                if mine:
+                    configs[i] = config_lib.load_config(path, profile, others + mine)
+            rejected = [o.partition("=")[0].split(".", 1)[1] for o in model_overrides
+                        if o.partition("=")[0] not in accepted_by_any]
+            if rejected:
+                raise config_lib.ConfigError(
+                    f"--set: no row of {self.name} takes model_args "
+                    f"{config_lib.unknown_key_message(rejected, known)}; known: {', '.join(sorted(known))}")
         for config in configs:
             if config.paper != self.name:
                 raise config_lib.ConfigError(f"{config.config_path}: paper = {config.paper!r}, not {self.name!r}")
@@ -133,8 +155,14 @@ class Paper:
 
             if config.model not in MODELS:
                 check_keys(config, "model", {config.model: None}, MODELS)
-            else:
-                check_keys(config, "model_args", config.model_args, constructor_arguments(MODELS[config.model]))
+            check_keys(config, "model_args", config.model_args, self.model_arguments(config))
+
+    def model_arguments(self, config):
+        """The `model_args` a row's model takes (its class's constructor arguments)."""
+        from memotion_tf.models import MODELS
+
+        cls = MODELS.get(config.model)
+        return constructor_arguments(cls) if cls is not None else {}
 
     # ---------------------------------------------------------------- data
 

@@ -116,11 +116,10 @@ def make_model(config, num_classes, vectorizer):
 
     cls = MODELS[config.model]
     model_args = dict(config.model_args)
-    backbone_args = model_args.pop("backbone", {})
     extra = {}
     if uses_wordpiece(cls):
         extra["backbone"] = text_backbone(
-            config.preset, vocabulary_size=vectorizer.tokenizer.vocabulary_size(), **backbone_args)
+            config.preset, vocabulary_size=vectorizer.tokenizer.vocabulary_size(), **config.backbone_args)
     elif vectorizer is not None:
         extra["vocabulary_size"] = vectorizer.vocabulary_size
     if uses_image_backbone(cls):

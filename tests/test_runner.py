@@ -1,0 +1,169 @@
+"""The runner every paper goes through: train merges its row into OUT, OUT is
+never taken from someone else, provenance, TensorBoard, the CLI's surface."""
+
+import glob
+import json
+import os
+
+import pytest
+
+from memotion_tf import __version__, cli, runner
+from memotion_tf.config import ConfigError
+from memotion_tf.datasets import registry
+from memotion_tf.datasets.common import DataError
+
+TINY = ["epochs=1", "batch_size=16", "image_size=32", "max_length=24"]
+
+
+@pytest.fixture(scope="module")
+def synthetic_copy(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("data") / "memotion")
+    registry.synthesize("memotion7k", out, size=160, seed=2)
+    return out
+
+
+@pytest.fixture(scope="module")
+def merged_run(synthetic_copy, tmp_path_factory):
+    """`reproduce` of one row, then `train` of another into the same OUT."""
+    out = str(tmp_path_factory.mktemp("runs") / "uor")
+    first = runner.reproduce("uor", data_dir=synthetic_copy, out=out, seeds=1, systems=["LSTM-T"],
+                             overrides=TINY, verbose=0)
+    status = cli.main(["train", "--config", "uor/cnn_i.toml", "--data-dir", synthetic_copy, "--out", out,
+                       "--set", "epochs=1", "--set", "seeds=1", "--set", "image_size=32"])
+    assert status == 0
+    with open(os.path.join(out, "results.json")) as f:
+        merged = json.load(f)
+    return out, first, merged
+
+
+def test_train_merges_its_row_and_keeps_the_others(merged_run):
+    out, first, merged = merged_run
+    assert [r["system"] for r in first["rows"]] == ["LSTM-T"]
+    assert [r["system"] for r in merged["rows"]] == ["LSTM-T", "CNN-I"]
+    assert merged["rows"][0] == first["rows"][0]
+    with open(os.path.join(out, "results.md")) as f:
+        markdown = f.read()
+    assert "| LSTM-T |" in markdown and "| CNN-I |" in markdown
+
+
+def test_synthetic_is_known_from_the_data_itself(merged_run, synthetic_copy):
+    out, first, _ = merged_run
+    assert first["synthetic"] is True and first["provenance"]["synthetic"] is True
+    with open(os.path.join(out, "results.md")) as f:
+        assert "synthetic data" in f.read()
+
+
+def test_provenance_and_relative_paths(merged_run, synthetic_copy):
+    out, first, _ = merged_run
+    origin = first["provenance"]
+    for key in ("memotion_tf", "tensorflow", "keras", "keras_hub", "git_commit", "devices", "profile",
+                "data_dir", "data_fingerprint", "synthetic", "started", "finished", "wall_time_s"):
+        assert key in origin, key
+    assert origin["memotion_tf"] == __version__
+    assert origin["data_fingerprint"] == runner_fingerprint(synthetic_copy)
+    assert origin["wall_time_s"]["LSTM-T"] > 0
+    row = first["rows"][0]
+    assert not os.path.isabs(row["saved_model"])
+    assert os.path.exists(os.path.join(out, row["saved_model"], "saved_model.pb"))
+    assert row["config"] == "uor/lstm_t.toml"
+
+
+def runner_fingerprint(path):
+    from memotion_tf.provenance import fingerprint
+
+    return fingerprint(path)
+
+
+def test_fingerprint_follows_the_labels(tmp_path, synthetic_copy):
+    from memotion_tf.provenance import fingerprint
+
+    import shutil
+
+    copy = str(tmp_path / "copy")
+    shutil.copytree(synthetic_copy, copy)
+    assert fingerprint(copy) == fingerprint(synthetic_copy)
+    with open(os.path.join(copy, "labels.csv"), "a") as f:
+        f.write("\n")
+    assert fingerprint(copy) != fingerprint(synthetic_copy)
+
+
+def test_tensorboard_logs_hold_the_papers_metric_per_epoch(merged_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _, _ = merged_run
+    logs = os.path.join(out, "LSTM-T", "tensorboard", "seed_0")
+    tags = set()
+    for folder in ("train", "validation"):
+        events = EventAccumulator(os.path.join(logs, folder))
+        events.Reload()
+        tags |= {f"{folder}/{t}" for t in events.Tags()["scalars"] + events.Tags()["tensors"]}
+    assert "validation/epoch_macro_f1" in tags and "train/epoch_loss" in tags
+
+
+def test_a_finished_run_leaves_no_backup_behind(merged_run):
+    out, _, _ = merged_run
+    assert not glob.glob(os.path.join(out, "*", "backup"))
+
+
+def test_out_is_never_taken_from_someone_else(tmp_path, synthetic_copy):
+    thesis = tmp_path / "work" / "thesis.tex"
+    thesis.parent.mkdir()
+    thesis.write_text("years of work")
+    with pytest.raises(DataError, match="did not write"):
+        runner.reproduce("uor", data_dir=synthetic_copy, out=str(thesis.parent), systems=["LSTM-T"],
+                         overrides=TINY, verbose=0)
+    with pytest.raises(DataError, match="not a folder"):
+        runner.reproduce("uor", data_dir=synthetic_copy, out=str(thesis), systems=["LSTM-T"],
+                         overrides=TINY, verbose=0)
+    assert thesis.read_text() == "years of work" and os.listdir(thesis.parent) == ["thesis.tex"]
+
+
+def test_unwritable_out_fails_before_training(tmp_path, synthetic_copy, caplog):
+    # A folder that cannot be created (its parent is a file): the same check catches a read-only one.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    caplog.set_level("INFO", logger="memotion_tf")
+    with pytest.raises(DataError, match="cannot write here"):
+        runner.reproduce("uor", data_dir=synthetic_copy, out=str(blocker / "out"), systems=["LSTM-T"],
+                         overrides=TINY, verbose=0)
+    assert "seed 0" not in caplog.text  # nothing trained
+
+
+def test_train_into_results_of_other_data_is_refused(merged_run, tmp_path):
+    out, _, _ = merged_run
+    other = str(tmp_path / "other")
+    registry.synthesize("memotion7k", other, size=100, seed=5)
+    with pytest.raises(ConfigError, match="another data fingerprint"):
+        runner.reproduce("uor", data_dir=other, out=out, seeds=1, systems=["LSTM-T"], overrides=TINY,
+                         verbose=0, merge=True)
+
+
+def test_version_and_every_option_has_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.strip() == f"memotion-tf {__version__}"
+    parser = cli.build_parser()
+
+    def walk(p):
+        for action in p._actions:
+            if action.dest in ("help", "version"):
+                continue
+            if hasattr(action, "choices") and isinstance(action.choices, dict):
+                for name, sub in action.choices.items():
+                    assert sub.epilog and "example" in sub.epilog, name
+                    walk(sub)
+                continue
+            assert action.help, f"{p.prog} {action.option_strings or action.dest} has no help"
+
+    walk(parser)
+    assert "shared/" not in parser.format_help()
+
+
+def test_wrong_paths_are_one_line_errors(tmp_path, caplog):
+    assert cli.main(["evaluate", "--saved-model", str(tmp_path / "nope"), "--data-dir", str(tmp_path)]) == 2
+    assert "not a SavedModel folder" in caplog.text
+    assert cli.main(["train", "--config", "uor/nope.toml"]) == 2
+    assert "config file not found" in caplog.text
+    assert cli.main(["reproduce", "uor", "--data-dir", str(tmp_path / "missing"), "--out",
+                     str(tmp_path / "out")]) == 2
+    assert "no such file or folder" in caplog.text
