@@ -43,6 +43,9 @@ class ExperimentConfig:
     batch_size: int = _field(32, "Batch size per replica; the global batch is this times the replicas.")
     epochs: int = _field(20, "Training epochs.")
     learning_rate: float = _field(1e-3, "Adam learning rate (Keras default for UoR's `adam`).")
+    pretrained_learning_rate: float = _field(0.0, "Learning rate of the pretrained text backbone (a `preset`) when "
+                                             "it differs from the rest of the model, e.g. a fusion model whose "
+                                             "image network trains from scratch; 0: `learning_rate` everywhere.")
     seeds: int = _field(5, "Number of seeded runs per system; reported as mean/std/min/max.")
     val_fraction: float = _field(0.2, "Fraction of the labelled memes held out for validation.")
     split_seed: int = _field(0, "Seed of the stratified hold-out split (fixed across runs).")

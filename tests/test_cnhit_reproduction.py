@@ -57,6 +57,9 @@ def test_rows_follow_the_contract_in_the_papers_order(cnhit_run):
         assert os.path.getsize(os.path.join(folder, "training_curves.png")) > 1000
     line = next(l for l in markdown.splitlines() if l.startswith("| BERT+TSA+KL"))
     assert "0.375" in line and "0.346" in line
+    # Sections 4.1 and 5: one fixed 4:1 split, several seeds.
+    assert results["data"]["folds"] == 1
+    assert abs(results["data"]["train"] / results["data"]["val"] - 4) < 0.1
 
 
 @pytest.mark.large
@@ -135,3 +138,20 @@ def test_raw_text_column_adds_a_second_view():
     lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), -1)
     raw_lengths = tf.reduce_sum(tf.cast(features["raw_padding_mask"], tf.int32), -1)
     assert bool(tf.reduce_all(raw_lengths > lengths))
+
+
+def test_fusion_rows_fine_tune_the_pretrained_encoder_at_the_text_rows_rate():
+    """Quick profile: TFNet's pretrained MiniLM gets 5e-5 (BERT's rate), its ResNet from scratch 1e-3."""
+    from memotion_tf import config as config_lib
+    from memotion_tf.models import MODELS
+    from memotion_tf.papers.memotion import make_model, pretrained_variables, text_preprocessing
+
+    config = config_lib.load_config(get_paper("cnhit").config_paths()[1], "quick", ["image_size=32"])
+    assert config.system == "TFNet" and config.preset == "all_minilm_l6_v2"
+    model = make_model(config, 3, text_preprocessing(config, MODELS[config.model], ["a meme"]))
+    pretrained = pretrained_variables(config, model)
+    assert pretrained and len(pretrained) < len(model.trainable_variables)
+    assert {v.path for v in pretrained} == {v.path for v in model.backbone.trainable_variables}
+    # A text-only row is all pretrained: one rate, nothing to scale.
+    bert = config_lib.load_config(get_paper("cnhit").config_paths()[4], "quick")
+    assert pretrained_variables(bert, make_model(bert, 3, text_preprocessing(bert, MODELS[bert.model], ["x"]))) == []

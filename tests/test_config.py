@@ -108,10 +108,16 @@ def test_cnhit_rows_and_profiles():
     assert list(paper) == ["HFM", "TFNet", "TFNet+TSA", "ResNet", "BERT", "ResNet+TSA+RA", "BERT+TSA+KL"]
     for config in paper.values():
         assert config.learning_rate == 2e-5 and config.lr_schedule == "warmup_cosine"
-        assert config.folds == 5 and config.preset == "bert_base_en_uncased"
+        assert config.folds == 0 and config.val_fraction == 0.2 and config.preset == "bert_base_en_uncased"
     assert paper["ResNet"].model_args["depth"] == 101 and paper["ResNet"].image_weights == "imagenet"
     assert paper["ResNet+TSA+RA"].augment_args == {"num_ops": 14, "magnitude": 11}
     assert paper["BERT+TSA+KL"].loss == "clean_raw_kl" and paper["TFNet+TSA"].loss == "tsa"
+    # The paper aims TSA at the positive class and writes Loss_kl(O_c, O_d) in PyTorch's order.
+    for system in ("TFNet+TSA", "ResNet+TSA+RA", "BERT+TSA+KL"):
+        assert paper[system].loss_args["target_classes"] == ["positive"]
+    assert paper["BERT+TSA+KL"].loss_args["direction"] == "raw_clean"
+    # Pretrained parts of the quick profile's fusion rows fine-tune at the text rows' rate.
+    assert quick["TFNet"].pretrained_learning_rate == quick["BERT"].learning_rate == 5e-5
     assert quick["BERT"].preset == "all_minilm_l6_v2" and quick["ResNet"].model_args["depth"] == 50
     assert "depth" not in quick["BERT"].model_args
 

@@ -72,3 +72,20 @@ def test_works_inside_tf_function():
     fn = tf.function(lambda y, p, q: clean_raw_kl_loss(y, p, q))
     value = fn(tf.constant([0]), tf.constant([P]), tf.constant([Q]))
     assert float(value) == pytest.approx(-math.log(0.7) + KL_PQ, rel=1e-5)
+
+
+def test_the_model_loss_follows_pytorchs_argument_order_by_default():
+    """The paper writes Loss_kl(O_c, O_d) and built on PyTorch, whose KLDivLoss()(input, target)
+    is KL(target || input): by default the loss is KL(O_d || O_c) = KL(raw || clean)."""
+    from memotion_tf.losses.consistency import CleanRawKLLoss
+
+    y = tf.constant([[1.0, 0.0, 0.0]])
+    both = tf.constant([P + Q])  # the two-view output: clean view, then raw view
+    ce = -math.log(0.7)
+    kl_qp = 0.5 * math.log(0.5 / 0.7) + 0.3 * math.log(1.5) + 0.2 * math.log(2.0)  # KL(Q || P) by hand
+    default = CleanRawKLLoss(schedule=None)
+    assert default.direction == "raw_clean"
+    assert float(default(y, both)) == pytest.approx(ce + kl_qp, rel=1e-5)
+    assert float(CleanRawKLLoss(schedule=None, direction="clean_raw")(y, both)) == pytest.approx(ce + KL_PQ, rel=1e-5)
+    with pytest.raises(ValueError, match="unknown KL direction"):
+        CleanRawKLLoss(direction="both")

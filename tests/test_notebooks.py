@@ -92,18 +92,112 @@ def kernel_dir(tmp_path_factory):
     return str(folder)
 
 
-def execute(nb, kernel_dir):
+def execute(nb, kernel_dir, cwd=ROOT):
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
     manager = AsyncKernelManager(kernel_name="memotion-tf",
                                  kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernel_dir]))
-    NotebookClient(nb, km=manager, timeout=CELL_TIMEOUT, resources={"metadata": {"path": ROOT}}).execute()
+    NotebookClient(nb, km=manager, timeout=CELL_TIMEOUT, resources={"metadata": {"path": cwd}}).execute()
 
 
-def check_results(path, paper, systems, seeds):
-    """results.json as ../shared/CONTRACT.md says: the rows asked for, numeric metrics."""
+def install_cell(nb):
+    return next(c for c in nb.cells if c.cell_type == "code" and "INSTALL_FROM" in c.source)
+
+
+def test_every_notebook_has_the_same_install_cell():
+    """One install cell (a Colab form field), the same in every notebook, with no placeholder to edit."""
+    cells = {name: install_cell(read(name)).source for name in sorted(TINY)}
+    assert len(set(cells.values())) == 1, "the install cells differ"
+    source = next(iter(cells.values()))
+    assert '#@param {type:"string"}' in source and "OWNER" not in source
+    for name in TINY:
+        assert "OWNER" not in json.dumps(read(name))
+
+
+# Simulating Colab: the kernel sees a `google.colab` module (with a `drive` that records mounts).
+FAKE_COLAB = """import sys, types
+import google  # the real namespace package (protobuf lives in it); Colab's module goes inside
+colab = types.ModuleType("google.colab"); drive = types.ModuleType("google.colab.drive")
+drive.mounted = []
+drive.mount = lambda path: drive.mounted.append(path)
+colab.drive = drive; google.colab = colab
+sys.modules.update({"google.colab": colab, "google.colab.drive": drive})"""
+
+
+@pytest.fixture(scope="module")
+def colab_kernel_dir(tmp_path_factory):
+    """A kernel in a fresh virtualenv that sees this .venv's packages (as Colab has TensorFlow and
+    the rest preinstalled) but not memotion_tf: the install cell has to install it."""
+    import site
+    import subprocess
+    import venv
+
+    folder = tmp_path_factory.mktemp("colab")
+    env_dir = folder / "venv"
+    venv.create(str(env_dir), with_pip=True)
+    python = str(env_dir / "bin" / "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    ours = [p for p in site.getsitepackages() if p.startswith(sys.prefix)]
+    # The project's libraries as plain path entries: their own .pth files (the checkout's editable
+    # memotion_tf among them) are not run, so `import memotion_tf` needs the install cell.
+    with open(os.path.join(purelib, "preinstalled.pth"), "w") as f:
+        f.write("\n".join(ours) + "\n")
+    probe = subprocess.run([python, "-c", "import tensorflow, keras_hub; import memotion_tf"], capture_output=True,
+                           text=True, cwd=str(folder))
+    assert "No module named 'memotion_tf'" in probe.stderr, probe.stderr[-500:]
+    kernels = folder / "kernels"
+    os.makedirs(kernels / "memotion-tf")
+    spec = {"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "simulated Colab", "language": "python"}
+    (kernels / "memotion-tf" / "kernel.json").write_text(json.dumps(spec))
+    return str(kernels), str(env_dir)
+
+
+def _colab_notebook(name, out, install_from):
+    paper, tiny = TINY[name]
+    parameters = dict(PROFILE="quick", DATA_DIR=None, OUT=out, **tiny)
+    nb = read(name)
+    parameters_cell(nb).source = FAKE_COLAB + "\n" + "\n".join(f"{k} = {parameters[k]!r}" for k in PARAMETERS)
+    cell = install_cell(nb)
+    cell.source = cell.source.replace('INSTALL_FROM = ""', f"INSTALL_FROM = {install_from!r}")
+    return paper, tiny, nb
+
+
+@pytest.mark.notebooks
+def test_colab_install_cell_says_what_to_enter_when_empty(colab_kernel_dir, tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    kernels, _ = colab_kernel_dir
+    _, _, nb = _colab_notebook("uor", str(tmp_path / "out"), "")
+    with pytest.raises(CellExecutionError, match="INSTALL_FROM is empty: enter the memotion-tf repository's git URL"):
+        execute(nb, kernels, cwd=str(tmp_path))
+
+
+@pytest.mark.notebooks
+def test_uor_notebook_on_simulated_colab_installs_from_a_git_url(colab_kernel_dir, tmp_path, monkeypatch):
+    """The Colab branch end to end: the form field holds a git URL (here the checkout's own
+    repository), the cell pip-installs from it, and the notebook runs on the installed package."""
+    kernels, env_dir = colab_kernel_dir
+    out = str(tmp_path / "out")
+    paper, tiny, nb = _colab_notebook("uor", out, f"git+file://{ROOT}")
+    nb.cells.append(nbformat.v4.new_code_cell(WHERE))
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    work = tmp_path / "content"
+    work.mkdir()
+    try:
+        execute(nb, kernels, cwd=str(work))
+    finally:
+        nbformat.write(nb, str(tmp_path / "uor.colab.ipynb"))
+    executable, prefix, package = json.loads(nb.cells[-1].outputs[0]["text"])
+    assert prefix == env_dir and package.startswith(env_dir), package  # the installed copy, not the checkout
+    check_results(os.path.join(out, "results.json"), paper, tiny["SYSTEMS"], tiny["SEEDS"], root=out)
+
+
+def check_results(path, paper, systems, seeds, root=None):
+    """results.json as the contract says: the rows asked for, numeric metrics."""
     with open(path, encoding="utf-8") as f:
         results = json.load(f)
     assert {k: results[k] for k in ("paper", "synthetic", "profile")} == {
@@ -118,7 +212,8 @@ def check_results(path, paper, systems, seeds):
             if seeds is not None:
                 assert len(summary["runs"]) == seeds
     exported = [r["saved_model"] for r in results["rows"] if r.get("saved_model")]
-    assert exported and all(os.path.exists(os.path.join(ROOT, p, "saved_model.pb")) for p in exported)
+    root = root or os.path.dirname(path)  # SavedModel paths are relative to OUT
+    assert exported and all(os.path.exists(os.path.join(root, p, "saved_model.pb")) for p in exported)
 
 
 @pytest.mark.notebooks

@@ -183,3 +183,16 @@ def test_fit_under_mirrored_strategy():
                         callbacks=[TSAProgress(total_steps=4)])
     assert float(loss.progress.numpy()) == pytest.approx(3 / 4)
     assert np.all(np.isfinite(history.history["loss"]))
+
+
+def test_tsa_aimed_at_a_class_drops_only_that_class():
+    """CN-HIT-MI.T aims TSA at one class ("the predicted probability for the category positive is
+    higher than a threshold, we remove that data"): a confident example of another class stays."""
+    from memotion_tf.losses.tsa import tsa_per_example
+
+    y = [0, 2, 2]  # class 2 is `positive` in Memotion task A's order (negative, neutral, positive)
+    p = [[0.9, 0.05, 0.05], [0.05, 0.05, 0.9], [0.3, 0.3, 0.4]]
+    _, keep_all = tsa_per_example(y, p, progress=0.0)  # threshold 1/3: every confident example goes
+    assert keep_all.numpy().tolist() == [0.0, 0.0, 0.0]
+    _, keep_aimed = tsa_per_example(y, p, progress=0.0, target_classes=[2])
+    assert keep_aimed.numpy().tolist() == [1.0, 0.0, 0.0]

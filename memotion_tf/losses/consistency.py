@@ -6,12 +6,15 @@ model F is applied to the cleaned text x_c and the raw text x_d of the same
 meme:
 
     O_c = F(x_c),  O_d = F(x_d)
-    loss = CE(O_c, y) + weight * KL(O_c || O_d)
+    loss = CE(O_c, y) + weight * Loss_kl(O_c, O_d)
 
-with weight 1 in the paper. The paper writes `Loss_kl(O_c, O_d)` without the
-argument order; we read it as KL(clean || raw), the cleaned view being the
-target distribution. Both views carry gradients, as both are outputs of the
-model in equation 5. Each term is the mean over the batch.
+with weight 1 in the paper. Which KL is `Loss_kl(O_c, O_d)`? The paper built
+on PyTorch (torchvision's ResNet, HuggingFace's BERT), whose
+`KLDivLoss()(input, target)` computes KL(target || input): written in that
+argument order, equation 3 is KL(O_d || O_c) = KL(raw || clean). That is our
+default (`direction="raw_clean"`); `direction="clean_raw"` gives KL(O_c || O_d).
+Both views carry gradients, as both are outputs of the model in equation 5.
+Each term is the mean over the batch.
 
 Inputs are probabilities `[batch, K]` (softmax outputs) unless
 `from_logits=True`. Combine the KL term with TSA by adding
@@ -46,7 +49,8 @@ def kl_consistency(p_clean, p_raw, from_logits=False):
 
 
 def clean_raw_kl_loss(y_true, p_clean, p_raw, weight=1.0, from_logits=False):
-    """CE(p_clean, y) + weight * KL(p_clean || p_raw), a float32 scalar (equation 5).
+    """CE(p_clean, y) + weight * KL(p_clean || p_raw), a float32 scalar (equation 5
+    with `direction="clean_raw"`; swap the last two arguments for the default reading).
 
     Args:
         y_true: integer labels `[batch]`/`[batch, 1]` or one-hot `[batch, K]`.
@@ -75,7 +79,8 @@ class CleanRawKLLoss(TSALoss):
     text, then on the raw text of the same memes (see
     `memotion_tf.training.two_view.two_view_model`). The loss is
 
-        CE_TSA(p_clean, y) + weight * KL(p_clean || p_raw)
+        CE_TSA(p_clean, y) + weight * KL(p_raw || p_clean)     (direction "raw_clean", default)
+        CE_TSA(p_clean, y) + weight * KL(p_clean || p_raw)     (direction "clean_raw")
 
     where CE_TSA is `TSALoss` (masked and normalised by the number kept; its
     `progress` is moved by the `TSAProgress` callback) when `schedule` is
@@ -84,13 +89,23 @@ class CleanRawKLLoss(TSALoss):
     Args:
         schedule: TSA schedule ("linear", "exp", "log") or None for no TSA.
         weight: factor of the KL term (paper: 1).
+        direction: "raw_clean" for KL(raw || clean), PyTorch's reading of the
+            paper's `Loss_kl(O_c, O_d)`; "clean_raw" for KL(clean || raw).
+        target_classes: TSA's aimed classes, as for `TSALoss`.
         progress: a shared TSA progress variable, as for `TSALoss`.
     """
 
-    def __init__(self, schedule="linear", weight=1.0, progress=None, name="clean_raw_kl_loss", **kwargs):
-        super().__init__(schedule=schedule or "linear", progress=progress, name=name, **kwargs)
+    DIRECTIONS = ("raw_clean", "clean_raw")
+
+    def __init__(self, schedule="linear", weight=1.0, direction="raw_clean", target_classes=None, progress=None,
+                 name="clean_raw_kl_loss", **kwargs):
+        if direction not in self.DIRECTIONS:
+            raise ValueError(f"unknown KL direction {direction!r}; expected one of {self.DIRECTIONS}")
+        super().__init__(schedule=schedule or "linear", target_classes=target_classes, progress=progress,
+                         name=name, **kwargs)
         self.anneal = schedule is not None
         self.weight = weight
+        self.direction = direction
 
     def call(self, y_true, y_pred):
         num_classes = tf.shape(y_true)[-1]
@@ -99,9 +114,11 @@ class CleanRawKLLoss(TSALoss):
             cross_entropy = super().call(y_true, p_clean)
         else:
             cross_entropy, _ = tsa_per_example(y_true, p_clean, 1.0, from_logits=self.from_logits)
-        return cross_entropy + self.weight * kl_divergence(p_clean, p_raw, self.from_logits)
+        first, second = (p_raw, p_clean) if self.direction == "raw_clean" else (p_clean, p_raw)
+        return cross_entropy + self.weight * kl_divergence(first, second, self.from_logits)
 
     def get_config(self):
         config = super().get_config()
-        config.update(schedule=self.schedule if self.anneal else None, weight=self.weight)
+        config.update(schedule=self.schedule if self.anneal else None, weight=self.weight,
+                      direction=self.direction)
         return config

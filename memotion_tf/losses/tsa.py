@@ -9,6 +9,14 @@ is dropped from the cross-entropy, with
 
     linear: a(t) = t,    exp: a(t) = exp(5 (t - 1)),    log: a(t) = 1 - exp(-5 t).
 
+`target_classes` aims the removal at some classes, as CN-HIT-MI.T describes
+it ("if the prediction accuracy of a certain type of data reaches the
+threshold, then remove it", section 3.2; "if the model's predicted probability
+for the category positive is higher than a threshold, we remove that data",
+section 5): only examples whose label is one of them can be dropped, on their
+own class's probability; the others always count. `None` (UDA) aims at every
+class.
+
 The summed cross-entropy of the kept examples is divided by
 `max(number kept, 1)`, so a batch in which every example is dropped gives 0.
 The mask is a constant for the gradient (no gradient through the threshold
@@ -64,11 +72,12 @@ def tsa_threshold(progress, num_classes, schedule="linear"):
     return alpha * (1.0 - 1.0 / num_classes) + 1.0 / num_classes
 
 
-def tsa_per_example(y_true, y_pred, progress, schedule="linear", from_logits=False):
+def tsa_per_example(y_true, y_pred, progress, schedule="linear", from_logits=False, target_classes=None):
     """Per-example cross-entropy and TSA keep mask, both float32 `[batch]`.
 
     The mask is 1 where the correct-class probability is at most the threshold
-    and is wrapped in `stop_gradient`.
+    (or, with `target_classes`, where the label is not one of them) and is
+    wrapped in `stop_gradient`.
     """
     num_classes = num_classes_of(y_pred)
     probabilities, log_probs = log_probabilities(y_pred, from_logits)
@@ -76,7 +85,12 @@ def tsa_per_example(y_true, y_pred, progress, schedule="linear", from_logits=Fal
     correct = tf.gather(probabilities, labels, axis=1, batch_dims=1)
     cross_entropy = -tf.gather(log_probs, labels, axis=1, batch_dims=1)
     threshold = tsa_threshold(progress, num_classes, schedule)
-    keep = tf.stop_gradient(tf.cast(correct <= threshold, tf.float32))
+    confident = correct > threshold
+    if target_classes is not None:
+        aimed = tf.reduce_any(tf.equal(labels[:, None], tf.constant(list(target_classes), labels.dtype)[None, :]),
+                              axis=-1)
+        confident = tf.logical_and(confident, aimed)
+    keep = tf.stop_gradient(tf.cast(tf.logical_not(confident), tf.float32))
     return cross_entropy, keep
 
 
@@ -114,6 +128,8 @@ class TSALoss(keras.losses.Loss):
     Args:
         schedule: "linear", "exp" or "log".
         from_logits: whether the model outputs logits instead of probabilities.
+        target_classes: class ids whose confident examples are dropped; None:
+            every class (UDA). CN-HIT-MI.T aims at `positive`.
         progress: an existing float32 `tf.Variable` to share; None creates one
             at 0.
         name: loss name.
@@ -127,13 +143,15 @@ class TSALoss(keras.losses.Loss):
     Training", 2019 (arXiv:1904.12848).
     """
 
-    def __init__(self, schedule="linear", from_logits=False, progress=None, name="tsa_loss", **kwargs):
+    def __init__(self, schedule="linear", from_logits=False, target_classes=None, progress=None, name="tsa_loss",
+                 **kwargs):
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown TSA schedule {schedule!r}; expected one of {SCHEDULES}")
         kwargs.pop("reduction", None)  # the normalisation above needs this reduction
         super().__init__(name=name, reduction="sum_over_batch_size", **kwargs)
         self.schedule = schedule
         self.from_logits = from_logits
+        self.target_classes = None if target_classes is None else [int(c) for c in target_classes]
         if progress is None:
             progress = tf.Variable(
                 0.0, trainable=False, dtype=tf.float32, name="tsa_progress",
@@ -144,14 +162,14 @@ class TSALoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         cross_entropy, keep = tsa_per_example(y_true, y_pred, self.progress, self.schedule,
-                                              self.from_logits)
+                                              self.from_logits, self.target_classes)
         batch = tf.cast(tf.shape(keep)[0], tf.float32)
         return cross_entropy * keep * batch / tf.maximum(tf.reduce_sum(keep), 1.0)
 
     def get_config(self):
         config = super().get_config()
         config.pop("reduction", None)
-        config.update(schedule=self.schedule, from_logits=self.from_logits)
+        config.update(schedule=self.schedule, from_logits=self.from_logits, target_classes=self.target_classes)
         return config
 
 

@@ -128,6 +128,34 @@ def make_model(config, num_classes, vectorizer):
                        image_size=config.image_size, **extra, **model_args)
 
 
+def loss_arguments(config, class_names):
+    """`config.loss_args` for the loss class, with `target_classes` (TSA's aimed
+    classes) given by name in the config and by index to the loss."""
+    args = dict(config.loss_args)
+    if "target_classes" in args:
+        names = list(args["target_classes"])
+        unknown = [n for n in names if n not in class_names]
+        if unknown:
+            raise config_lib.ConfigError(f"{config.config_path}: loss_args.target_classes names unknown "
+                                         f"class(es) {unknown}; the classes are {list(class_names)}")
+        args["target_classes"] = [list(class_names).index(n) for n in names]
+    return args
+
+
+def pretrained_variables(config, model):
+    """The trainable variables of the pretrained text backbone when its rate
+    (`pretrained_learning_rate`) differs from the rest's; else []."""
+    rate = config.pretrained_learning_rate
+    if not rate or rate == config.learning_rate or not config.preset:
+        return []
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        return []
+    if len(backbone.trainable_variables) == len(model.trainable_variables):
+        return []  # the whole model is the pretrained part: learning_rate is its rate
+    return list(backbone.trainable_variables)
+
+
 def _augmentation(config):
     if config.augment == "":
         return None
@@ -173,6 +201,7 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     from memotion_tf.preprocessing.cleaning import clean_meme_text
     from memotion_tf.resampling.gmm import gmm_oversample
     from memotion_tf.training import loop
+    from memotion_tf.training.optimizers import PartwiseAdam
     from memotion_tf.training.schedules import learning_rate, scaled_learning_rate
     from memotion_tf.training.two_view import clean_view_accuracy, two_view_model
 
@@ -220,19 +249,27 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     steps_per_epoch = int(train_ds.cardinality())
     total_steps = steps_per_epoch * config.epochs
 
+    loss_args = loss_arguments(config, data.class_names)
     with strategy.scope():
         model = make_model(config, num_classes, vectorizer)
-        optimizer = keras.optimizers.Adam(learning_rate(
+        schedule = learning_rate(
             config.lr_schedule, scaled_learning_rate(config.learning_rate, strategy.num_replicas_in_sync,
                                                      config.lr_scaling),
-            total_steps, config.warmup_fraction))
+            total_steps, config.warmup_fraction)
+        pretrained = pretrained_variables(config, model)
+        if pretrained:
+            # The pretrained encoder fine-tunes at its own rate; the rest (e.g. a ResNet from scratch) at learning_rate.
+            optimizer = PartwiseAdam(learning_rate=schedule, scaled_variables=pretrained,
+                                     scale=config.pretrained_learning_rate / config.learning_rate)
+        else:
+            optimizer = keras.optimizers.Adam(schedule)
         if two_views:
             trainer = two_view_model(model)
-            loss = CleanRawKLLoss(**config.loss_args)
+            loss = CleanRawKLLoss(**loss_args)
             metrics = [clean_view_accuracy(num_classes), macro_f1_metric(num_classes, two_views=True)]
         else:
             trainer = model
-            loss = TSALoss(**config.loss_args) if config.loss == "tsa" else config.loss
+            loss = TSALoss(**loss_args) if config.loss == "tsa" else config.loss
             metrics = ["accuracy", macro_f1_metric(num_classes)]
         trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     before = []

@@ -7,6 +7,13 @@ the two leaves new weights beside the previous epoch counter, so an epoch is
 trained twice. `AtomicBackupAndRestore` writes both into a temporary folder
 that replaces `<backup_dir>/state` in one step (`io.atomic_directory`), so the
 state read on resume is always one whole epoch's.
+
+It also saves what `save_weights` leaves out: the state of every random seed
+generator of the model (dropout masks, in-model augmentation). A resumed run
+then draws the same random numbers as an uninterrupted one from the next
+epoch on; with the data order derived from (seed, epoch) (see
+`input_pipeline.meme_dataset`), a run killed at any epoch and resumed ends with
+the same weights as one that was never interrupted.
 """
 
 import json
@@ -19,6 +26,12 @@ from memotion_tf.io import atomic_directory
 STATE_DIR = "state"
 WEIGHTS_FILE = "latest.weights.h5"
 METADATA_FILE = "training_metadata.json"
+SEEDS_FILE = "seed_generators.json"
+
+
+def seed_generator_states(model):
+    """{variable path: state} of the model's random seed generators (not among its weights)."""
+    return {v.path: v.numpy().tolist() for v in model.variables if "seed_generator_state" in v.path}
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -44,8 +57,20 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self._weights_path = os.path.join(self.state_dir, WEIGHTS_FILE)
         self._training_metadata_path = os.path.join(self.state_dir, METADATA_FILE)
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        path = os.path.join(self.state_dir, SEEDS_FILE)
+        if os.path.exists(self._weights_path) and os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f)
+            for variable in self.model.variables:
+                if variable.path in saved:
+                    variable.assign(saved[variable.path])
+
     def _save_model(self):
         with atomic_directory(self.state_dir) as tmp:
             self.model.save_weights(os.path.join(tmp, WEIGHTS_FILE), overwrite=True)
             with open(os.path.join(tmp, METADATA_FILE), "w") as f:
                 json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+            with open(os.path.join(tmp, SEEDS_FILE), "w") as f:
+                json.dump(seed_generator_states(self.model), f)
