@@ -167,3 +167,21 @@ def test_wrong_paths_are_one_line_errors(tmp_path, caplog):
     assert cli.main(["reproduce", "uor", "--data-dir", str(tmp_path / "missing"), "--out",
                      str(tmp_path / "out")]) == 2
     assert "no such file or folder" in caplog.text
+
+
+def test_data_synth_never_deletes_what_it_did_not_write(tmp_path, caplog):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    assert cli.main(["data", "synth", "--dataset", "memotion7k", "--out", str(folder), "--size", "20"]) == 2
+    assert "did not write" in caplog.text
+    assert os.listdir(folder) == ["thesis.tex"] and (folder / "thesis.tex").read_text() == "years of work"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    assert cli.main(["data", "synth", "--dataset", "mami", "--out", str(a_file), "--size", "20"]) == 2
+    assert a_file.read_text() == "keep me" and not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
+    # A copy memotion-tf wrote is replaced by the next synth.
+    copy = tmp_path / "copy"
+    assert cli.main(["data", "synth", "--dataset", "memotion7k", "--out", str(copy), "--size", "20"]) == 0
+    assert cli.main(["data", "synth", "--dataset", "memotion7k", "--out", str(copy), "--size", "30", "--seed", "1"]) == 0
+    assert registry.is_synthetic(str(copy))
