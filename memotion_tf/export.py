@@ -151,11 +151,13 @@ def model_modalities(model):
 
 
 def export_classifier(model, path, *, class_names, metadata, vectorizer=None, image_size=None,
-                      multi_label=False, threshold=0.5):
+                      multi_label=False, threshold=0.5, heads=None):
     """Write `model` with its preprocessing as a SavedModel at `path`, atomically.
 
     `vectorizer` is the text preprocessing training used: a `SequenceVectorizer`
-    or a keras-hub preprocessor."""
+    or a keras-hub preprocessor. `heads` (Memotion tasks B and C): the
+    `(label, number of classes)` blocks of a multi-head output; each block's
+    most probable class goes into `label` ("humour=funny | sarcasm=general | ...")."""
     from memotion_tf.input_pipeline import text_inputs
 
     modalities = model_modalities(model)
@@ -180,6 +182,14 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
         probabilities = model(_at_least_one_row(features, count), training=False)[:count]
         probabilities = tf.where(ok[:, None], probabilities, tf.fill(tf.shape(probabilities), float("nan")))
         out = {"probabilities": probabilities, "error": error, "text_tokens": tokens}
+        if heads:
+            parts, start = [], 0
+            for _, size in heads:
+                block = probabilities[:, start:start + size]
+                parts.append(tf.gather(names, start + tf.argmax(block, -1, output_type=tf.int32)))
+                start += size
+            label = tf.strings.reduce_join(tf.stack(parts, axis=1), axis=-1, separator=LABEL_SEPARATOR)
+            return dict(out, label=tf.where(ok, label, ""))
         if not multi_label:
             return dict(out, label=tf.where(ok, tf.gather(names, tf.argmax(probabilities, -1)), ""))
         predicted = tf.cast(probabilities >= threshold, tf.int32)
@@ -199,7 +209,8 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
         archive.write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         meta = dict(metadata, class_names=list(class_names), modalities=list(modalities),
-                    multi_label=multi_label, threshold=threshold if multi_label else None)
+                    multi_label=multi_label, threshold=threshold if multi_label else None,
+                    heads=[[name, int(size)] for name, size in heads] if heads else None)
         meta.update(limits)
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2)

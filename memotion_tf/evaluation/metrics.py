@@ -17,6 +17,28 @@ def classification_metrics(y_true, y_pred, num_classes):
     }
 
 
+def multi_head_metrics(labels, probabilities, heads):
+    """Memotion tasks B and C: per label, the macro F1 over its classes (and the
+    accuracy); `macro_f1` is their mean, the task's official score.
+
+    Args:
+        labels: `{head name: [n] class ids}`.
+        probabilities: `[n, sum of head sizes]` (see `models.multi_head`).
+        heads: `[(name, number of classes)]` in the output's order.
+    """
+    from memotion_tf.models.multi_head import head_slices
+
+    probabilities = np.asarray(probabilities)
+    out = {}
+    for name, start, stop in head_slices(heads):
+        scores = classification_metrics(np.asarray(labels[name]), probabilities[:, start:stop].argmax(-1),
+                                        stop - start)
+        out[f"macro_f1_{name}"], out[f"accuracy_{name}"] = scores["macro_f1"], scores["accuracy"]
+    out["macro_f1"] = float(np.mean([out[f"macro_f1_{name}"] for name, _ in heads]))
+    out["accuracy"] = float(np.mean([out[f"accuracy_{name}"] for name, _ in heads]))
+    return out
+
+
 def confusion(y_true, y_pred, num_classes):
     return confusion_matrix(y_true, y_pred, labels=list(range(num_classes)))
 

@@ -32,6 +32,19 @@ def plot_confusion(matrix, class_names, title, path, xticks_rotation=0):
     save_figure(fig, path)
 
 
+def plot_confusions(matrices, titles, class_names, title, path):
+    """One confusion matrix per label side by side (Memotion tasks B and C)."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.6), squeeze=False)
+    for ax, matrix, name, names in zip(axes[0], matrices, titles, class_names):
+        ConfusionMatrixDisplay(matrix, display_labels=list(names)).plot(
+            ax=ax, cmap="Blues", colorbar=False, values_format="d", xticks_rotation=35)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor", fontsize=7)
+        plt.setp(ax.get_yticklabels(), fontsize=7)
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
 METRIC_LABELS = {"macro_f1": "macro F1", "micro_f1": "micro F1", "weighted_f1": "weighted F1", "auc": "AUC",
                  "accuracy": "accuracy", "acc_at_1": "Acc@1", "acc_at_3": "Acc@3"}
 

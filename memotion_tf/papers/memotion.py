@@ -22,6 +22,18 @@ from memotion_tf.papers.base import Paper, Run
 log = logging.getLogger("memotion_tf")
 
 LOSSES = ("categorical_crossentropy", "tsa", "clean_raw_kl")
+
+
+def task_heads(task):
+    """Memotion task B: four yes/no labels; C: their levels (4, 4, 4, 2 classes);
+    A (one 3-class label): None."""
+    from memotion_tf.datasets.memotion7k import LEVELS
+
+    if task == "A":
+        return None
+    if task not in ("B", "C"):
+        raise config_lib.ConfigError(f"unknown Memotion task {task!r}; expected A, B or C")
+    return [(name, 2 if task == "B" else len(levels)) for name, levels in LEVELS.items()]
 AUGMENTATIONS = ("", "randaugment")
 DATA_SOURCES = ("files", "tfds")
 
@@ -34,6 +46,19 @@ class PreparedData:
     skip_report: object
     data_dir: str
     synthetic: bool
+    heads: list = None  # tasks B and C: [(label, number of classes)]; task A: None
+
+    def targets(self, frame):
+        """Tasks B and C: each head's one-hot label side by side, `[rows, sum of head sizes]`."""
+        blocks = [np.eye(size, dtype="float32")[frame[name].to_numpy()] for name, size in self.heads]
+        return np.concatenate(blocks, axis=1)
+
+    def level_names(self, head):
+        """The class names of one head of task B or C."""
+        from memotion_tf.datasets.memotion7k import LEVELS
+
+        size = dict(self.heads)[head]
+        return ("no", "yes") if size == 2 and len(LEVELS[head]) > 2 else tuple(LEVELS[head])
 
     def split(self, name, fold=0):
         train_index, val_index = self.folds[fold]
@@ -83,14 +108,16 @@ def prepare_data(config, data_dir, synthetic=False, progress=True):
     log.info("read %d memes from %s", len(data.frame), data.labels_file)
     frame, report = check_images(data.frame, progress=progress)
     log.info(report.summary())
-    labels = frame["label"].to_numpy()
+    heads = task_heads(config.task)
+    # Stratified on the label (tasks B and C: on their first label, humour).
+    labels = frame["label" if heads is None else heads[0][0]].to_numpy()
     if config.folds > 1:
         folds = fold_indices(labels, config.folds, config.split_seed)
         log.info("%d-fold split: %d / %d memes in fold 0", config.folds, len(folds[0][0]), len(folds[0][1]))
     else:
         folds = [split_indices(labels, config.val_fraction, config.split_seed)]
         log.info("hold-out split: %d train / %d val memes", len(folds[0][0]), len(folds[0][1]))
-    return PreparedData(frame, data.class_names, folds, report, data_dir, synthetic)
+    return PreparedData(frame, data.class_names, folds, report, data_dir, synthetic, heads)
 
 
 def text_preprocessing(config, model_class, train_texts):
@@ -109,8 +136,9 @@ def text_preprocessing(config, model_class, train_texts):
     return vectorizer
 
 
-def make_model(config, num_classes, vectorizer):
-    """Build the config's model; call inside the strategy's scope."""
+def make_model(config, num_classes, vectorizer, heads=None):
+    """Build the config's model (with one softmax head per label for Memotion
+    tasks B and C); call inside the strategy's scope."""
     from memotion_tf.models import MODELS, build_model, uses_image_backbone, uses_wordpiece
     from memotion_tf.models.pretrained import text_backbone
 
@@ -124,8 +152,13 @@ def make_model(config, num_classes, vectorizer):
         extra["vocabulary_size"] = vectorizer.vocabulary_size
     if uses_image_backbone(cls):
         extra["weights"] = config.image_weights or None
-    return build_model(config.model, num_classes=num_classes, sequence_length=config.max_length,
-                       image_size=config.image_size, **extra, **model_args)
+    model = build_model(config.model, num_classes=num_classes, sequence_length=config.max_length,
+                        image_size=config.image_size, **extra, **model_args)
+    if heads:
+        from memotion_tf.models.multi_head import multi_head
+
+        model = multi_head(model, heads)
+    return model
 
 
 def loss_arguments(config, class_names):
@@ -168,11 +201,33 @@ def _augmentation(config):
                                  f"expected one of {AUGMENTATIONS}")
 
 
-def macro_f1_metric(num_classes, two_views=False):
+def macro_f1_metric(num_classes, two_views=False, heads=None):
     """Macro F1 per epoch, as a Keras metric: the paper's metric in the
-    training curves and TensorBoard (on a two-view output, of the cleaned view)."""
+    training curves and TensorBoard (on a two-view output, of the cleaned view;
+    for tasks B and C, the mean over the labels of each one's macro F1)."""
     import keras
 
+    if heads:
+        from memotion_tf.models.multi_head import head_slices
+
+        class MeanHeadMacroF1(keras.metrics.Metric):
+            def __init__(self, name="macro_f1", **kwargs):
+                super().__init__(name=name, **kwargs)
+                self.slices = head_slices(heads)
+                self.scores = [keras.metrics.F1Score(average="macro", name=f"macro_f1_{n}") for n, _, _ in self.slices]
+
+            def update_state(self, y_true, y_pred, sample_weight=None):
+                for score, (_, start, stop) in zip(self.scores, self.slices):
+                    score.update_state(y_true[:, start:stop], y_pred[:, start:stop], sample_weight)
+
+            def result(self):
+                return keras.ops.mean(keras.ops.stack([score.result() for score in self.scores]))
+
+            def reset_state(self):
+                for score in self.scores:
+                    score.reset_state()
+
+        return MeanHeadMacroF1()
     if not two_views:
         return keras.metrics.F1Score(average="macro", name="macro_f1")
 
@@ -210,7 +265,11 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     keras.utils.set_random_seed(seed)
     model_class = MODELS[config.model]
     modalities = model_class.modalities
-    num_classes = len(data.class_names)
+    heads = data.heads
+    num_classes = len(data.class_names) if heads is None else 2
+    if heads and (config.loss != "categorical_crossentropy" or config.gmm):
+        raise config_lib.ConfigError(f"{config.config_path}: Memotion task {config.task} trains with "
+                                     "loss = \"categorical_crossentropy\" (one per label), without GMM")
     train, val = data.split("train", fold), data.split("val", fold)
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     two_views = config.loss == "clean_raw_kl"
@@ -222,6 +281,9 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     vectorizer = text_preprocessing(config, model_class, train["text"].astype(str))
     pipeline = dict(modalities=modalities, batch_size=global_batch, num_classes=num_classes,
                     vectorizer=vectorizer, image_size=config.image_size)
+
+    def targets(frame):
+        return {} if heads is None else {"targets": data.targets(frame), "num_classes": None}
     if config.gmm:
         if modalities != ("text",) or vectorizer is None or not hasattr(vectorizer, "vocabulary_size"):
             raise config_lib.ConfigError(f"{config.config_path}: GMM oversampling applies to text-only "
@@ -239,19 +301,20 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
         if config.gmm:
             return token_dataset(sequences[rows], labels[rows], num_classes=num_classes,
                                  batch_size=batch_size, shuffle_seed=seed)
-        return meme_dataset(train.iloc[rows], **dict(pipeline, batch_size=batch_size), shuffle_seed=seed,
+        part = train.iloc[rows]
+        return meme_dataset(part, **dict(pipeline, batch_size=batch_size, **targets(part)), shuffle_seed=seed,
                             augment=_augmentation(config), augment_seed=seed,
                             raw_text_column="text_raw" if two_views else None)
 
     train_ds = train_data()
     # Validation: raw text (both views of a two-view model get the raw text).
-    val_ds = meme_dataset(val, **pipeline, raw_text_column="text" if two_views else None)
+    val_ds = meme_dataset(val, **dict(pipeline, **targets(val)), raw_text_column="text" if two_views else None)
     steps_per_epoch = int(train_ds.cardinality())
     total_steps = steps_per_epoch * config.epochs
 
     loss_args = loss_arguments(config, data.class_names)
     with strategy.scope():
-        model = make_model(config, num_classes, vectorizer)
+        model = make_model(config, num_classes, vectorizer, heads=heads)
         schedule = learning_rate(
             config.lr_schedule, scaled_learning_rate(config.learning_rate, strategy.num_replicas_in_sync,
                                                      config.lr_scaling),
@@ -267,6 +330,12 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
             trainer = two_view_model(model)
             loss = CleanRawKLLoss(**loss_args)
             metrics = [clean_view_accuracy(num_classes), macro_f1_metric(num_classes, two_views=True)]
+        elif heads:
+            from memotion_tf.losses.multi_head import MultiHeadCrossEntropy
+
+            trainer = model
+            loss = MultiHeadCrossEntropy([size for _, size in heads])
+            metrics = [macro_f1_metric(num_classes, heads=heads)]
         else:
             trainer = model
             loss = TSALoss(**loss_args) if config.loss == "tsa" else config.loss
@@ -279,7 +348,7 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     loop.fit(trainer, train_ds, dataset_fn=loop.per_worker(train_data, global_batch), validation_data=val_ds,
              epochs=config.epochs, callbacks=[*before, *callbacks], verbose=verbose, shuffle=False)
     # The two-view validation set carries a second text view that the classifier alone does not take.
-    eval_ds = meme_dataset(val, **pipeline) if two_views else val_ds
+    eval_ds = meme_dataset(val, **dict(pipeline, **targets(val))) if two_views else val_ds
     probabilities = model.predict(eval_ds.map(lambda x, y: x), verbose=0)
     return model, vectorizer, probabilities
 
@@ -313,7 +382,7 @@ class MemotionPaper(Paper):
         train, val = data.folds[0]
         return {"memes": len(data.frame), "skipped_images": len(data.skip_report.skipped),
                 "train": len(train), "val": len(val), "folds": len(data.folds),
-                "class_names": list(data.class_names)}
+                "class_names": list(data.class_names), "heads": data.heads}
 
     def signature(self, unit, data):
         signature = super().signature(unit, data)
@@ -324,21 +393,34 @@ class MemotionPaper(Paper):
         """The fold run `seed` trains on (run i on fold i mod k)."""
         return seed % len(data.folds)
 
+    def units(self, config):
+        units = super().units(config)
+        if config.task != "A":  # the papers report task A only
+            for unit in units:
+                unit.paper = {}
+        return units
+
     def train(self, unit, data, seed, ctx):
-        from memotion_tf.evaluation.metrics import classification_metrics
         from memotion_tf.export import export_classifier, model_modalities
 
         config = unit.config
         fold = self.fold(data, seed)
         model, vectorizer, probabilities = train_once(config, data, seed, ctx.strategy, fold=fold,
                                                       callbacks=ctx.callbacks(), verbose=ctx.verbose)
-        predictions = probabilities.argmax(-1)
-        y_val = data.split("val", fold)["label"].to_numpy()
-        metrics = classification_metrics(y_val, predictions, len(data.class_names))
+        val = data.split("val", fold)
+        metrics = score(data, val, probabilities)
+        if data.heads:
+            from memotion_tf.models.multi_head import head_slices
+
+            predictions = {name: probabilities[:, a:b].argmax(-1).tolist() for name, a, b in head_slices(data.heads)}
+            class_names = [f"{name}={level}" for name, _ in data.heads for level in data.level_names(name)]
+        else:
+            predictions = probabilities.argmax(-1).tolist()
+            class_names = data.class_names
 
         def export(path):
             export_classifier(
-                model, path, class_names=data.class_names, vectorizer=vectorizer,
+                model, path, class_names=class_names, vectorizer=vectorizer, heads=data.heads,
                 image_size=config.image_size if "image" in model_modalities(model) else None,
                 metadata={
                     "paper": config.paper, "system": config.system, "dataset": config.dataset,
@@ -350,19 +432,26 @@ class MemotionPaper(Paper):
             return {}
 
         return Run(metrics=metrics, history=ctx.history(), export=export,
-                   record={"fold": fold, "val_predictions": predictions.tolist()})
+                   record={"fold": fold, "val_predictions": predictions})
 
     def plot_row(self, unit, data, records, folder):
         import os
 
         from memotion_tf.evaluation.metrics import confusion
-        from memotion_tf.evaluation.plots import plot_confusion, plot_curves
+        from memotion_tf.evaluation.plots import plot_confusion, plot_confusions, plot_curves
 
         first = records[0]
-        y_first = data.split("val", first.get("fold", 0))["label"].to_numpy()
-        plot_confusion(confusion(y_first, np.asarray(first["val_predictions"]), len(data.class_names)),
-                       data.class_names, f"{unit.system} (seed {first['seed']}, validation)",
-                       os.path.join(folder, "confusion_matrix.png"))
+        val = data.split("val", first.get("fold", 0))
+        title = f"{unit.system} (seed {first['seed']}, validation)"
+        path = os.path.join(folder, "confusion_matrix.png")
+        if data.heads:
+            matrices = [confusion(val[name].to_numpy(), np.asarray(first["val_predictions"][name]), size)
+                        for name, size in data.heads]
+            plot_confusions(matrices, [name for name, _ in data.heads],
+                            [data.level_names(name) for name, _ in data.heads], title, path)
+        else:
+            plot_confusion(confusion(val["label"].to_numpy(), np.asarray(first["val_predictions"]),
+                                     len(data.class_names)), data.class_names, title, path)
         plot_curves([r["history"] for r in records], f"{unit.system}: training curves",
                     os.path.join(folder, "training_curves.png"), metric=self.primary_metric)
 
@@ -370,18 +459,26 @@ class MemotionPaper(Paper):
         return {"folds": [r.get("fold", 0) for r in records]}
 
     def baselines(self, data, configs):
-        """The majority class of the training split, predicted for every validation meme."""
-        from memotion_tf.evaluation.metrics import classification_metrics, summarize_runs
+        """The majority class of the training split (of each label, for tasks B
+        and C), predicted for every validation meme, scored by the same code."""
+        from memotion_tf.evaluation.metrics import summarize_runs
 
         train, val = data.split("train"), data.split("val")
-        majority = int(np.bincount(train["label"], minlength=len(data.class_names)).argmax())
-        metrics = classification_metrics(val["label"].to_numpy(), np.full(len(val), majority),
-                                         len(data.class_names))
-        return [{"system": f"majority class ({data.class_names[majority]})", "baseline": True,
+        if data.heads:
+            blocks, names = [], []
+            for name, size in data.heads:
+                majority = int(np.bincount(train[name], minlength=size).argmax())
+                blocks.append(np.tile(np.eye(size)[majority], (len(val), 1)))
+                names.append(f"{name} {data.level_names(name)[majority]}")
+            probabilities, what = np.concatenate(blocks, axis=1), ", ".join(names)
+        else:
+            majority = int(np.bincount(train["label"], minlength=len(data.class_names)).argmax())
+            probabilities, what = np.eye(len(data.class_names))[np.full(len(val), majority)], data.class_names[majority]
+        metrics = score(data, val, probabilities)
+        return [{"system": f"majority class ({what})", "baseline": True,
                  "metrics": {k: summarize_runs([v]) for k, v in metrics.items()}, "paper": {}, "seeds": []}]
 
     def evaluate(self, saved_model, meta, data_dir, split, batch_size=64):
-        from memotion_tf.evaluation.metrics import classification_metrics
         from memotion_tf.export import load_exported
 
         serve, _, _ = load_exported(saved_model)
@@ -391,15 +488,27 @@ class MemotionPaper(Paper):
         data = prepare_data(config, data_dir, progress=False)
         frame = data.split(split, meta.get("fold", 0))
         uses_image = "image" in meta["modalities"]
-        predictions = []
+        probabilities = []
         for start in range(0, len(frame), batch_size):
             chunk = frame.iloc[start:start + batch_size]
             images = [_read_bytes(p) if uses_image else b"" for p in chunk["image_path"]]
             out = serve(text=np.asarray(chunk["text"].astype(str), dtype=object),
                         image=np.asarray(images, dtype=object))
-            predictions.extend(out["probabilities"].numpy().argmax(-1).tolist())
-        metrics = classification_metrics(frame["label"].to_numpy(), predictions, len(meta["class_names"]))
-        return {"examples": len(frame), "metrics": metrics}
+            probabilities.append(out["probabilities"].numpy())
+        probabilities = np.concatenate(probabilities) if probabilities else np.zeros((0, len(meta["class_names"])))
+        return {"examples": len(frame), "metrics": score(data, frame, probabilities)}
+
+
+def score(data, frame, probabilities):
+    """The paper's metrics of `probabilities` on `frame`: macro F1 and accuracy
+    (tasks B and C: the mean over the labels, with each label's own)."""
+    from memotion_tf.evaluation.metrics import classification_metrics, multi_head_metrics
+
+    if data.heads:
+        return multi_head_metrics({name: frame[name].to_numpy() for name, _ in data.heads}, probabilities,
+                                  data.heads)
+    return classification_metrics(frame["label"].to_numpy(), np.asarray(probabilities).argmax(-1),
+                                  len(data.class_names))
 
 
 def _read_bytes(path):
