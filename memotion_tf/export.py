@@ -38,7 +38,8 @@ import tensorflow as tf
 
 from memotion_tf.io import atomic_directory
 from memotion_tf.preprocessing.image import (
-    FORMATS, IMAGE_ERRORS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, READABLE_FORMATS, decode_image, image_header,
+    FORMATS, IMAGE_ERRORS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, READABLE_FORMATS, decode_image, image_format,
+    image_header,
 )
 
 METADATA_FILE = os.path.join("assets.extra", "memotion_tf.json")
@@ -76,13 +77,33 @@ def image_errors(images, decoded):
     return tf.where(decoded, "", reason)
 
 
+def _rows_through(images, fn, empty):
+    """(row indices, fn(row) stacked) over the rows of `images` where `fn`
+    does not raise: a graph op cannot catch an error, so the rows go through a
+    tf.data pipeline with `ignore_errors`, keyed by row index."""
+    count = tf.shape(images, out_type=tf.int64)[0]
+    rows = tf.data.Dataset.from_tensor_slices((tf.range(count), images))
+    rows = rows.map(lambda i, data: (i, fn(data)), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True).ignore_errors()
+    return rows.batch(tf.maximum(count, 1)).reduce((tf.zeros([0], tf.int64), empty), lambda _, batch: batch)
+
+
+def image_headers(images):
+    """int64 [batch, 5]: `preprocessing.image.image_header` of each row; a
+    row whose header raises (a corrupt JPEG header) keeps its format and -1s."""
+    count = tf.shape(images, out_type=tf.int64)[0]
+    index, headers = _rows_through(images, image_header, tf.zeros([0, 5], tf.int64))
+    fmt = tf.cast(image_format(images), tf.int64)
+    unknown = tf.concat([fmt[:, None], tf.fill(tf.stack([count, 4]), tf.constant(-1, tf.int64))], 1)
+    return tf.tensor_scatter_nd_update(unknown, index[:, None], headers)
+
+
 def limit_errors(images, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
     """Per-row error strings ("" where the image may be decoded) from the
     bytes' length and header alone: an empty row, a format the header reader
     does not know (or JPEG XL), a header whose size cannot be read, more
     bytes than `max_bytes` or more pixels than `max_pixels` (None: no limit)."""
-    headers = tf.map_fn(image_header, images, fn_output_signature=tf.TensorSpec([5], tf.int64))
-    fmt, width, height, frames, pixels = tf.unstack(headers, axis=1)
+    fmt, width, height, frames, pixels = tf.unstack(image_headers(images), axis=1)
     length = tf.cast(tf.strings.length(images), tf.int64)
     pixel_limit = tf.constant(-1 if max_pixels is None else max_pixels, tf.int64)
     byte_limit = tf.constant(-1 if max_bytes is None else max_bytes, tf.int64)
@@ -108,15 +129,14 @@ def decode_images(images, image_size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX
     zeros and an error message where a row cannot be decoded. Rows whose
     header refuses them (`limit_errors`) are never decoded. A graph op
     cannot catch a decoding error, so the other rows go through a tf.data
-    pipeline with `ignore_errors`, keyed by row index, and are put back in order."""
+    pipeline with `ignore_errors` (`_rows_through`) and are put back in order."""
     count = tf.shape(images, out_type=tf.int64)[0]
     refused = limit_errors(images, max_pixels, max_bytes)
-    rows = tf.data.Dataset.from_tensor_slices((tf.range(count), images, tf.equal(refused, "")))
-    rows = rows.filter(lambda i, data, allowed: allowed)
-    rows = rows.map(lambda i, data, allowed: (i, decode_image(data, image_size, max_pixels=None, max_bytes=None)),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
-    empty = (tf.zeros([0], tf.int64), tf.zeros([0, image_size, image_size, 3]))
-    index, decoded = rows.batch(tf.maximum(count, 1)).reduce(empty, lambda _, batch: batch)
+    # A refused row goes to the decoder as an empty string, which fails at once.
+    allowed = tf.where(tf.equal(refused, ""), images, "")
+    index, decoded = _rows_through(allowed, lambda data: decode_image(data, image_size, max_pixels=None,
+                                                                      max_bytes=None),
+                                   tf.zeros([0, image_size, image_size, 3]))
     index = index[:, None]
     shape = tf.stack([count, image_size, image_size, 3])
     ok = tf.scatter_nd(index, tf.ones_like(index[:, 0], tf.int32), count[None]) > 0

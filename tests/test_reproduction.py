@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -131,7 +132,9 @@ def test_cli_predict_writes_per_row_errors(uor_run, tmp_path):
     _, results, _ = uor_run
     saved = results["rows"][1]["saved_model"]  # CNN-LSTM-TI takes text and image
     frame = fixtures.memotion_data().split("val").head(3)
-    rows = [f"{i},{t},{p}" for i, (t, p) in enumerate(zip(frame["text"], frame["image_path"]))]
+    for path in frame["image_path"]:  # image paths in a predict CSV stay inside its folder
+        shutil.copy(path, tmp_path)
+    rows = [f"{i},{t},{os.path.basename(p)}" for i, (t, p) in enumerate(zip(frame["text"], frame["image_path"]))]
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     rows.append("9,some text,broken.jpg")
     (tmp_path / "memes.csv").write_text("id,text,image\n" + "\n".join(rows) + "\n")

@@ -34,14 +34,40 @@ READABLE_FORMATS = "JPEG, PNG, GIF, BMP or WebP"
 # needs as many (a 50 MiB GIF of full 255-byte blocks needs about 200,000).
 MAX_HEADER_STEPS = 400_000
 
-# JPEG start-of-frame markers: SOF0-3, 5-7, 9-11, 13-15 (C4 is DHT, C8 JPG, CC DAC).
-_SOF_MARKERS = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
+# A JPEG header of 1 x 1 pixels (SOI, SOF0, SOS, EOI): what the JPEG size op
+# reads for a row that is not a JPEG, so the graph needs no branch.
+_JPEG_STAND_IN = bytes.fromhex("ffd8" "ffc0000b080001000101011100" "ffda000801010000003f00" "ffd9")
+_HEAD = 32  # bytes of the header read for every format but JPEG, GIF frames and WebP animations
 _UNKNOWN = (-1, -1, -1, -1)
 
 
+def _field_weights():
+    """[fields, _HEAD] weights: the header's fixed-place integers are one
+    matrix-vector product of its bytes (few ops matter inside tf.data)."""
+    fields = {  # name: (offset, bytes, big-endian)
+        "png_width": (16, 4, True), "png_height": (20, 4, True),
+        "gif_width": (6, 2, False), "gif_height": (8, 2, False),
+        "bmp_header": (14, 4, False), "bmp_width": (18, 4, False), "bmp_height": (22, 4, False),
+        "bmp_core_width": (18, 2, False), "bmp_core_height": (20, 2, False),
+        "vp8_width": (26, 2, False), "vp8_height": (28, 2, False), "vp8l_bits": (21, 4, False),
+        "vp8x_width": (24, 3, False), "vp8x_height": (27, 3, False),
+    }
+    weights = []
+    for offset, size, big_endian in fields.values():
+        row = [0.0] * _HEAD
+        for k in range(size):
+            row[offset + k] = float(256 ** (size - 1 - k if big_endian else k))
+        weights.append(row)
+    return list(fields), weights
+
+
+_FIELDS, _WEIGHTS = _field_weights()
+
+
 class _Bytes:
-    """Random access to the bytes of a scalar string as int64 values; reads
-    past the end give 0, so a truncated header never fails an op."""
+    """Random access to the bytes of a scalar string as int64 values, for
+    the GIF walk; reads past the end give 0, so a truncated file never fails
+    an op."""
 
     def __init__(self, data):
         raw = tf.io.decode_raw(data, tf.uint8)
@@ -60,84 +86,26 @@ class _Bytes:
     def le(self, pos, size):
         return sum(self(pos + k) * 256**k for k in range(size))
 
-    def be(self, pos, size):
-        return sum(self(pos + k) * 256 ** (size - 1 - k) for k in range(size))
 
-    def equals(self, pos, text):
-        match = tf.constant(True)
-        for k, byte in enumerate(text):
-            match &= tf.equal(self(pos + k), byte)
-        return match
+def _table(flags):
+    """Size of a GIF colour table announced by a flags byte."""
+    return tf.where(flags >= 128, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), flags % 8),
+                    tf.zeros_like(flags))
 
 
-def _area(*sizes):
-    """The product of sizes in float64: int64 would wrap around (two 32-bit
-    PNG dimensions), and a wrapped count could pass a limit."""
-    product = tf.constant(1.0, tf.float64)
-    for size in sizes:
-        product *= tf.cast(size, tf.float64)
-    return product
+def _gif_frames(data, canvas):
+    """(frames, pixels) of a GIF, walking its blocks; (0, 0) for an empty
+    string (any other format: the walk does not start), (-1, -1) when cut
+    short by the step limit. A frame (image descriptor) counts the larger of
+    its own area and the canvas, since the decoder allocates both. Data
+    sub-blocks, one per 255 bytes, are skipped by a loop of as few ops as
+    possible; no `tf.cond`, which costs more than the walk inside tf.data."""
+    b = _Bytes(data)
 
-
-def _result(width, height, frames, pixels):
-    # Saturate the pixel count at 2**62: far over any limit, and exact in int64.
-    pixels = tf.cast(tf.minimum(tf.cast(pixels, tf.float64), 2.0**62), tf.int64)
-    return tf.stack([tf.cast(v, tf.int64) for v in (width, height, frames)] + [pixels])
-
-
-def _unknown():
-    return tf.constant(_UNKNOWN, tf.int64)
-
-
-def _still(width, height):
-    ok = (width > 0) & (height > 0)
-    return tf.where(ok, _result(width, height, 1, _area(width, height)), _unknown())
-
-
-def _jpeg(b):
-    """Walk the marker segments from SOI to the first SOF, which holds the size."""
-    sof = tf.constant(_SOF_MARKERS, tf.int64)
-
-    def body(pos, width, height, done):
-        is_ff = tf.equal(b(pos), 0xFF)
-        marker = b(pos + 1)
-        fill = is_ff & tf.equal(marker, 0xFF)  # fill bytes before a marker
-        standalone = is_ff & (tf.equal(marker, 0x01) | ((marker >= 0xD0) & (marker <= 0xD8)))
-        found = is_ff & tf.reduce_any(tf.equal(sof, marker))
-        length = b.be(pos + 2, 2)
-        bad = ~is_ff | tf.equal(marker, 0xD9) | tf.equal(marker, 0xDA) | (~fill & ~standalone & (length < 2))
-        height = tf.where(found, b.be(pos + 5, 2), height)
-        width = tf.where(found, b.be(pos + 7, 2), width)
-        step = tf.where(fill, tf.constant(1, tf.int64), tf.where(standalone, tf.constant(2, tf.int64), 2 + length))
-        return pos + step, width, height, done | found | bad
-
-    minus = tf.constant(-1, tf.int64)
-    _, width, height, _ = tf.while_loop(
-        lambda pos, w, h, done: ~done & (pos + 4 <= b.n), body,
-        (tf.constant(2, tf.int64), minus, minus, tf.constant(False)), maximum_iterations=MAX_HEADER_STEPS)
-    return _still(width, height)
-
-
-def _png(b):
-    ok = b.equals(12, b"IHDR")
-    return tf.where(ok, _still(b.be(16, 4), b.be(20, 4)), _unknown())
-
-
-def _gif(b):
-    """Canvas size, then every block: a frame (image descriptor) counts the
-    larger of its own area and the canvas, since the decoder allocates both.
-    Data sub-blocks are skipped by a loop of as few ops as possible: a GIF
-    has one per 255 bytes."""
-    width, height = b.le(6, 2), b.le(8, 2)
-    canvas = width * height
-
-    def table(flags):  # size of a colour table announced by a flags byte
-        return tf.where(flags >= 128, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), flags % 8), 0)
-
-    def skip_sub_blocks(pos, steps):
+    def skip_sub_blocks(pos, steps, active):
         # Each sub-block is a length byte and that many bytes; a 0 ends the chain.
         pos, steps = tf.while_loop(
-            lambda pos, steps: (b.fast(pos) > 0) & (steps < MAX_HEADER_STEPS),
+            lambda pos, steps: active & (b.fast(pos) > 0) & (steps < MAX_HEADER_STEPS),
             lambda pos, steps: (pos + b.fast(pos) + 1, steps + 1),
             (pos, steps), parallel_iterations=1)
         return pos + 1, steps
@@ -146,9 +114,8 @@ def _gif(b):
         kind = b(pos)
         image = tf.equal(kind, 0x2C)
         extension = tf.equal(kind, 0x21)
-        start = tf.where(image, pos + 10 + table(b(pos + 9)) + 1, pos + 2)
-        after, steps = tf.cond(image | extension, lambda: skip_sub_blocks(start, steps + 1),
-                               lambda: (pos, steps + 1))
+        start = tf.where(image, pos + 10 + _table(b(pos + 9)) + 1, pos + 2)
+        after, steps = skip_sub_blocks(start, steps + 1, image | extension)
         frames = frames + tf.cast(image, tf.int64)
         pixels = pixels + tf.where(image, tf.maximum(b.le(pos + 5, 2) * b.le(pos + 7, 2), canvas), 0)
         return after, frames, pixels, steps, done | ~(image | extension)  # the trailer 0x3B, or anything else
@@ -156,96 +123,166 @@ def _gif(b):
     zero = tf.constant(0, tf.int64)
     pos, frames, pixels, steps, done = tf.while_loop(
         lambda pos, frames, pixels, steps, done: ~done & (pos < b.n) & (steps < MAX_HEADER_STEPS), body,
-        (13 + table(b(10)), zero, zero, zero, tf.constant(False)))
-    # Cut short by the step limit (neither at the trailer nor at the end): unknown.
-    complete = (done | (pos >= b.n)) & (steps < MAX_HEADER_STEPS)
-    ok = complete & (frames > 0) & (canvas > 0)
-    return tf.where(ok, _result(width, height, frames, pixels), _unknown())
+        (13 + _table(b(10)), zero, zero, zero, tf.constant(False)))
+    minus = tf.constant(-1, tf.int64)
+    cut_short = steps >= MAX_HEADER_STEPS
+    return tf.where(cut_short, minus, frames), tf.where(cut_short, minus, pixels)
 
 
-def _bmp(b):
-    header = b.le(14, 4)
-
-    def signed(value):
-        return tf.where(value >= 2**31, value - 2**32, value)
-
-    core = tf.equal(header, 12)  # BITMAPCOREHEADER: 16-bit sizes
-    width = tf.where(core, b.le(18, 2), tf.abs(signed(b.le(18, 4))))
-    height = tf.where(core, b.le(20, 2), tf.abs(signed(b.le(22, 4))))
-    return _still(width, height)
+def _count(data, needle):
+    """How often `needle` occurs in a scalar string (a C++ scan, no loop)."""
+    return tf.maximum(tf.cast(tf.size(tf.strings.split(data, sep=needle)), tf.int64) - 1, 0)
 
 
-def _webp(b):
-    lossy = b.equals(12, b"VP8 ") & b.equals(23, b"\x9d\x01\x2a")
-    lossless = b.equals(12, b"VP8L") & tf.equal(b(20), 0x2F)
-    extended = b.equals(12, b"VP8X")
-    lossy_size = (b.le(26, 2) % 16384, b.le(28, 2) % 16384)
-    bits = b.le(21, 4)
-    lossless_size = (bits % 16384 + 1, tf.bitwise.right_shift(bits, 14) % 16384 + 1)
-    canvas = (b.le(24, 3) + 1, b.le(27, 3) + 1)
-    animated = extended & (tf.bitwise.bitwise_and(b(20), 2) > 0)
+# Byte patterns of the header, by name: [(offset, bytes)]. The first of
+# `_FORMAT_PATTERNS` that matches gives the format; the others are checked
+# by `image_header`. All are matched at once (few ops matter inside tf.data).
+_PATTERNS = {
+    "JPEG": [(0, b"\xff\xd8\xff")],
+    "PNG": [(0, b"\x89PNG\r\n\x1a\n")],
+    "GIF87a": [(0, b"GIF87a")],
+    "GIF89a": [(0, b"GIF89a")],
+    "BMP": [(0, b"BM")],
+    "WebP": [(0, b"RIFF"), (8, b"WEBP")],
+    "JPEG XL": [(0, b"\xff\x0a")],
+    "JPEG XL container": [(0, b"\x00\x00\x00\x0cJXL ")],
+    "IHDR": [(12, b"IHDR")],
+    "VP8": [(12, b"VP8 "), (23, b"\x9d\x01\x2a")],
+    "VP8L": [(12, b"VP8L"), (20, b"\x2f")],
+    "VP8X": [(12, b"VP8X")],
+}
+_FORMAT_PATTERNS = ("JPEG", "PNG", "GIF87a", "GIF89a", "BMP", "WebP", "JPEG XL", "JPEG XL container")
+_PATTERN_FORMATS = [1, 2, 3, 3, 4, 5, 6, 6]  # index into FORMATS of each format pattern
 
-    def count_frames():
-        # RIFF chunks from offset 12: fourcc, little-endian size, data padded to even.
-        def body(pos, frames):
-            size = b.le(pos + 4, 4)
-            return pos + 8 + size + size % 2, frames + tf.cast(b.equals(pos, b"ANMF"), tf.int64)
 
-        pos, frames = tf.while_loop(lambda pos, frames: pos + 8 <= b.n, body,
-                                    (tf.constant(12, tf.int64), tf.constant(0, tf.int64)),
-                                    maximum_iterations=MAX_HEADER_STEPS)
-        return tf.where(pos + 8 > b.n, frames, -1)
+def _pattern_table():
+    """(expected bytes, mask), each [patterns, _HEAD] float64."""
+    expected, mask = [], []
+    for parts in _PATTERNS.values():
+        row, used = [0.0] * _HEAD, [0.0] * _HEAD
+        for offset, text in parts:
+            for k, byte in enumerate(text):
+                row[offset + k], used[offset + k] = float(byte), 1.0
+        expected.append(row)
+        mask.append(used)
+    return expected, mask
 
-    frames = tf.cond(animated, count_frames, lambda: tf.constant(1, tf.int64))
-    width = tf.where(lossy, lossy_size[0], tf.where(lossless, lossless_size[0], canvas[0]))
-    height = tf.where(lossy, lossy_size[1], tf.where(lossless, lossless_size[1], canvas[1]))
-    ok = (lossy | lossless | extended) & (width > 0) & (height > 0) & (frames > 0)
-    return tf.where(ok, _result(width, height, frames, _area(width, height, tf.maximum(frames, 1))), _unknown())
+
+_EXPECTED, _MASK = _pattern_table()
+
+
+def _head(data):
+    """(the first `_HEAD` bytes of a string tensor as float64 [..., _HEAD],
+    zero-padded; which of `_PATTERNS` they match, bool [..., patterns])."""
+    padded = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, _HEAD), b"\x00" * _HEAD]), 0, _HEAD)
+    head = tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.float64)
+    differ = tf.abs(head[..., None, :] - tf.constant(_EXPECTED, tf.float64)) * tf.constant(_MASK, tf.float64)
+    return head, tf.equal(tf.reduce_sum(differ, axis=-1), 0.0)
+
+
+def _format_of(matches):
+    """The format of the first matching format pattern; 0 (unknown) where none matches."""
+    matches = matches[..., :len(_FORMAT_PATTERNS)]
+    scores = tf.cast(matches, tf.int32) * tf.range(len(_FORMAT_PATTERNS), 0, -1)
+    first = tf.argmax(scores, axis=-1, output_type=tf.int32)
+    return tf.where(tf.reduce_any(matches, axis=-1), tf.gather(tf.constant(_PATTERN_FORMATS), first), 0)
 
 
 def image_format(data):
-    """Index into `FORMATS` of a scalar string of image bytes, by its magic bytes."""
-    head = tf.strings.substr(data, 0, 12) + b"\x00" * 12
-
-    def starts(offset, magic):
-        return tf.equal(tf.strings.substr(head, offset, len(magic)), magic)
-
-    checks = (
-        (1, starts(0, b"\xff\xd8\xff")),
-        (2, starts(0, b"\x89PNG\r\n\x1a\n")),
-        (3, starts(0, b"GIF87a") | starts(0, b"GIF89a")),
-        (4, starts(0, b"BM")),
-        (5, starts(0, b"RIFF") & starts(8, b"WEBP")),
-        (6, starts(0, b"\xff\x0a") | starts(0, b"\x00\x00\x00\x0cJXL ")),
-    )
-    index = tf.constant(0, tf.int32)
-    for value, match in reversed(checks):
-        index = tf.where(match, value, index)
-    return index
+    """Index into `FORMATS` of image bytes (a string tensor of any shape), by their magic bytes."""
+    return _format_of(_head(data)[1])
 
 
-@tf.function(input_signature=[tf.TensorSpec([], tf.string)])
-def image_header(data):
+def image_header(data, walk_gif=True):
     """int64 [5]: (format, width, height, frames, pixels) of encoded image
-    bytes, read from the header without decoding; width..pixels are -1 where
-    they cannot be read (unknown format, truncated header, JPEG XL).
+    bytes (a scalar string), read from the header without decoding;
+    width..pixels are -1 where they cannot be read (unknown format, truncated
+    header, JPEG XL). A JPEG's size comes from `tf.image.extract_jpeg_shape`,
+    which raises InvalidArgumentError on a corrupt JPEG header.
 
     `pixels` is what decoding costs: width x height for a still image; for an
-    animation, every frame (a GIF frame counts the larger of its own area and
-    the canvas). `format` indexes `FORMATS`.
+    animation, every frame. Frames are counted without a loop as the image
+    separators that follow a block terminator (GIF) or the ANMF chunks (WebP),
+    which can only over-count. With `walk_gif`, a GIF's blocks are also walked
+    (a loop, which costs a few milliseconds inside tf.data even for other
+    formats): each frame then counts the larger of its own area and the
+    canvas, since the decoder allocates both, and `pixels` is the larger of
+    the two counts, so a file accepted with `walk_gif` is accepted without.
+    `format` indexes `FORMATS`. Graph code calls this function; Python code
+    calls `read_header`.
 
     Example:
-    >>> fmt, width, height, frames, pixels = image_header(tf.io.read_file("meme.png")).numpy()
+    >>> fmt, width, height, frames, pixels = read_header(open("meme.png", "rb").read())
     """
-    fmt = image_format(data)
+    head, matches = _head(data)
+    matched = dict(zip(_PATTERNS, tf.unstack(matches)))
+    fmt = _format_of(matches)
+    field = dict(zip(_FIELDS, tf.unstack(tf.linalg.matvec(tf.constant(_WEIGHTS, tf.float64), head))))
 
-    def read():
-        b = _Bytes(data)
-        return tf.switch_case(fmt - 1, [lambda: _jpeg(b), lambda: _png(b), lambda: _gif(b),
-                                        lambda: _bmp(b), lambda: _webp(b), _unknown])
+    one = tf.constant(1.0, tf.float64)
+    jpeg = tf.image.extract_jpeg_shape(tf.where(tf.equal(fmt, 1), data, _JPEG_STAND_IN))
+    jpeg = tf.cast(jpeg, tf.float64)
 
-    values = tf.cond(fmt > 0, read, _unknown)
+    gif_data = tf.where(tf.equal(fmt, 3), data, "")
+    canvas = tf.cast(field["gif_width"] * field["gif_height"], tf.int64)
+    # A frame right after the colour table (at most 13 + 768 bytes in) has no terminator before it.
+    table = _table(tf.cast(head[10], tf.int64))
+    first = tf.equal(tf.strings.substr(tf.strings.join([gif_data, b"\x00" * 800]), 13 + table, 1), ",")
+    blocks = tf.strings.substr(tf.strings.join([gif_data, b"\x00" * 800]), 13 + table, -1)  # after the table
+    gif_frames = tf.cast(_count(blocks, "\x00,") + tf.cast(first, tf.int64), tf.float64)
+    gif_pixels = tf.cast(canvas, tf.float64) * gif_frames
+    if walk_gif:
+        walked_frames, walked_pixels = _gif_frames(gif_data, canvas)
+        gif_ok = walked_frames >= 0
+        gif_frames = tf.cast(walked_frames, tf.float64)
+        gif_pixels = tf.maximum(gif_pixels, tf.cast(walked_pixels, tf.float64))
+    else:
+        gif_ok = tf.constant(True)
+
+    core = tf.equal(field["bmp_header"], 12)  # BITMAPCOREHEADER: 16-bit sizes
+
+    def unsigned_to_size(value):  # BMP sizes are signed (a negative height is top-down)
+        return tf.abs(tf.where(value >= 2.0**31, value - 2.0**32, value))
+
+    bmp_width = tf.where(core, field["bmp_core_width"], unsigned_to_size(field["bmp_width"]))
+    bmp_height = tf.where(core, field["bmp_core_height"], unsigned_to_size(field["bmp_height"]))
+
+    lossy, lossless, extended = matched["VP8"], matched["VP8L"], matched["VP8X"]
+    bits = field["vp8l_bits"]
+    webp_width = tf.where(lossy, tf.math.floormod(field["vp8_width"], 16384),
+                          tf.where(lossless, tf.math.floormod(bits, 16384) + 1, field["vp8x_width"] + 1))
+    webp_height = tf.where(lossy, tf.math.floormod(field["vp8_height"], 16384),
+                           tf.where(lossless, tf.math.floormod(tf.floor(bits / 16384), 16384) + 1,
+                                    field["vp8x_height"] + 1))
+    animated = tf.equal(fmt, 5) & extended & (tf.math.floormod(tf.floor(head[20] / 2), 2) > 0)
+    webp_frames = tf.where(animated, tf.cast(_count(tf.where(animated, data, ""), "ANMF"), tf.float64), one)
+
+    # One value per entry of FORMATS: unknown, JPEG, PNG, GIF, BMP, WebP, JPEG XL.
+    minus = tf.constant(-1.0, tf.float64)
+    width = tf.stack([minus, jpeg[1], field["png_width"], field["gif_width"], bmp_width, webp_width, minus])
+    height = tf.stack([minus, jpeg[0], field["png_height"], field["gif_height"], bmp_height, webp_height, minus])
+    frames = tf.stack([minus, one, one, gif_frames, one, webp_frames, minus])
+    extra = tf.stack([minus, one, one, gif_pixels, one, one, minus])  # GIF: its own count
+    valid = tf.stack([False, True, matched["IHDR"], gif_ok, True, lossy | lossless | extended, False])
+    width, height, frames, extra, valid = (tf.gather(v, fmt) for v in (width, height, frames, extra, valid))
+    pixels = tf.where(tf.equal(fmt, 3), extra, width * height * frames)
+    valid &= (width > 0) & (height > 0) & (frames > 0)
+    # Saturate at 2**62: far over any limit, and exact in int64.
+    values = tf.cast(tf.minimum(tf.stack([width, height, frames, pixels]), 2.0**62), tf.int64)
+    values = tf.where(valid, values, tf.constant(_UNKNOWN, tf.int64))
     return tf.concat([tf.cast(fmt, tf.int64)[None], values], 0)
+
+
+_read_header = tf.function(image_header, input_signature=[tf.TensorSpec([], tf.string)])
+
+
+def read_header(data):
+    """`image_header` of Python bytes, as a list of 5 ints; a JPEG whose
+    header cannot be read gets -1 sizes instead of an exception."""
+    try:
+        return [int(v) for v in _read_header(tf.constant(data)).numpy()]
+    except tf.errors.InvalidArgumentError:
+        return [FORMATS.index("JPEG"), *_UNKNOWN]
 
 
 # Per-row errors of the serving signature and of `predict`, by kind.
@@ -272,8 +309,8 @@ def check_image_bytes(data, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYT
         return "too_large", f"a file of {len(data):,} bytes, over the limit of {max_bytes:,}"
     if not len(data):
         return "empty", "empty file"
-    header = image_header(tf.constant(data)).numpy()
-    fmt, pixels = int(header[0]), int(header[4])
+    header = read_header(data)
+    fmt, pixels = header[0], header[4]
     if fmt == 0:
         return "format", f"not an image in an accepted format ({READABLE_FORMATS})"
     if FORMATS[fmt] == "JPEG XL":
@@ -295,23 +332,30 @@ def size_problem(data, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
 
 
 def checked_pixels(image_bytes, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
-    """`image_bytes` with a graph assertion that they may be decoded: a known
-    size within `max_pixels` and at most `max_bytes` bytes. Inside tf.data an
-    image over the limit fails with InvalidArgumentError instead of taking
-    gigabytes; the image check before training has already skipped such files."""
-    checks = []
-    if max_bytes is not None:
-        checks.append(tf.debugging.assert_less_equal(
-            tf.cast(tf.strings.length(image_bytes), tf.int64), tf.constant(max_bytes, tf.int64),
-            message=f"image file over the limit of {max_bytes} bytes"))
+    """`image_bytes` with a graph assertion that they may be decoded: at most
+    `max_bytes` bytes and a size read from the header (`image_header`, frames
+    counted without walking a GIF) within `max_pixels`. Inside tf.data an image
+    over the limits fails with InvalidArgumentError instead of taking
+    gigabytes; the image check before training has already skipped such files,
+    with a count that is never lower. The raw Assert op is used: the
+    `tf.debugging` asserts add a conditional, which costs several times the
+    decoding itself inside tf.data."""
+    length = tf.cast(tf.strings.length(image_bytes), tf.int64)
+    reason = tf.constant("")
+    ok = tf.constant(True)
     if max_pixels is not None:
-        pixels = image_header(image_bytes)[4]
-        checks.append(tf.debugging.assert_greater_equal(
-            pixels, tf.constant(0, tf.int64),
-            message=f"image size unreadable from its header (not {READABLE_FORMATS})"))
-        checks.append(tf.debugging.assert_less_equal(
-            pixels, tf.constant(max_pixels, tf.int64), message=f"image over the limit of {max_pixels} pixels"))
-    with tf.control_dependencies(checks):
+        pixels = image_header(image_bytes, walk_gif=False)[4]
+        ok &= (pixels >= 0) & (pixels <= max_pixels)
+        reason = tf.where(pixels > max_pixels, tf.strings.join([
+            "image of ", tf.strings.as_string(pixels), f" pixels, over the limit of {max_pixels}"]), reason)
+        reason = tf.where(pixels < 0, f"image size unreadable from its header (not {READABLE_FORMATS})", reason)
+    if max_bytes is not None:
+        ok &= length <= max_bytes
+        reason = tf.where(length > max_bytes, tf.strings.join([
+            "image file of ", tf.strings.as_string(length), f" bytes, over the limit of {max_bytes}"]), reason)
+    if max_pixels is None and max_bytes is None:
+        return image_bytes
+    with tf.control_dependencies([tf.raw_ops.Assert(condition=ok, data=[reason])]):
         return tf.identity(image_bytes)
 
 
