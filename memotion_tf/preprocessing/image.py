@@ -21,6 +21,8 @@ training (`datasets.common.check_images`), `predict`, the tf.data pipeline
 and the SavedModel, so an image the check accepts is one training decodes.
 """
 
+import threading
+
 import tensorflow as tf
 
 MAX_IMAGE_PIXELS = 50_000_000
@@ -274,11 +276,17 @@ def image_header(data, walk_gif=True):
 
 
 _read_header = tf.function(image_header, input_signature=[tf.TensorSpec([], tf.string)])
+_first_call = threading.Lock()  # threads that call at once would each trace the function
+_traced = threading.Event()
 
 
 def read_header(data):
     """`image_header` of Python bytes, as a list of 5 ints; a JPEG whose
     header cannot be read gets -1 sizes instead of an exception."""
+    if not _traced.is_set():
+        with _first_call:
+            _read_header.get_concrete_function()
+            _traced.set()
     try:
         return [int(v) for v in _read_header(tf.constant(data)).numpy()]
     except tf.errors.InvalidArgumentError:
