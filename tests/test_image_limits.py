@@ -166,6 +166,8 @@ def test_serving_decode_gives_the_bomb_an_error_row_and_decodes_the_others(bomb)
     assert [e.decode() for e in errors.numpy()] == [
         f"{IMAGE_ERRORS['too_large']}: 53 x 37 pixels = 1961, over the limit of 1000",
         f"{IMAGE_ERRORS['too_large']}: 30 x 20 x 3 frames pixels = 1800, over the limit of 1000"]
+    empty = tf.function(lambda x: decode_images(x, 8))(tf.constant([], tf.string))  # a batch of none
+    assert empty[0].shape == (0, 8, 8, 3) and empty[1].shape == (0,)
     errors = limit_errors(tf.constant([ok]), max_pixels=None, max_bytes=100)
     assert errors.numpy()[0].decode() == f"{IMAGE_ERRORS['too_large']}: a file of {len(ok)} bytes, over the limit of 100"
 

@@ -178,6 +178,8 @@ def _head(data):
     zero-padded; which of `_PATTERNS` they match, bool [..., patterns])."""
     padded = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, _HEAD), b"\x00" * _HEAD]), 0, _HEAD)
     head = tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.float64)
+    # decode_raw cannot tell the width of an empty batch: say it.
+    head = tf.reshape(head, tf.concat([tf.shape(data), [_HEAD]], 0))
     differ = tf.abs(head[..., None, :] - tf.constant(_EXPECTED, tf.float64)) * tf.constant(_MASK, tf.float64)
     return head, tf.equal(tf.reduce_sum(differ, axis=-1), 0.0)
 
