@@ -27,7 +27,7 @@ image, tf.data, 224 x 224 resize): the check in `decode_image` adds about
 0.7 ms to a 0.9 ms decode of a 128 x 128 meme and 1.1 ms to a 1.8 ms decode
 of a 500 x 400 JPEG; `max_pixels=None, max_bytes=None` turns it off where
 `check_images` has already run. A 6.4 MB GIF of 40 frames takes about 0.25 s
-to walk (Python callers only).
+to walk (the image check, predict and the SavedModel walk it).
 """
 
 import threading
