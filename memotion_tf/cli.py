@@ -106,7 +106,8 @@ def _cmd_predict(args):
     from memotion_tf.predict import predict_file
 
     return predict_file(args.saved_model, args.input, args.output, batch_size=args.batch_size,
-                        allow_empty_text=args.allow_empty_text)
+                        allow_empty_text=args.allow_empty_text, image_root=args.image_root,
+                        max_pixels=args.max_image_pixels, max_bytes=args.max_image_bytes)
 
 
 def _cmd_data(args):
@@ -119,7 +120,7 @@ def _cmd_data(args):
             from memotion_tf.datasets.common import DataError
 
             raise DataError("no such file or folder (--data-dir)", file=args.data_dir)
-        print(registry.get_dataset(args.dataset).check(args.data_dir, args.task))
+        print(registry.get_dataset(args.dataset).check(args.data_dir, args.task, duplicates=args.duplicates))
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -211,6 +212,15 @@ def build_parser():
     predict.add_argument("--batch-size", type=int, default=32, metavar="N", help="memes per SavedModel call")
     predict.add_argument("--allow-empty-text", action="store_true",
                          help="predict memes with empty text (with a warning) instead of an error row")
+    predict.add_argument("--image-root", metavar="DIR",
+                         help="folder the CSV's image paths are relative to, and must stay inside "
+                              "(default: the CSV's folder)")
+    predict.add_argument("--max-image-pixels", type=int, metavar="N",
+                         help="refuse (as an error row) an image whose header gives more pixels than this, "
+                              "before decoding it (default: the SavedModel's limit, 50 megapixels)")
+    predict.add_argument("--max-image-bytes", type=int, metavar="N",
+                         help="refuse (as an error row) an image file larger than this (default: the "
+                              "SavedModel's limit, 50 MiB)")
     predict.set_defaults(func=_cmd_predict)
 
     data = sub.add_parser("data", formatter_class=_Formatter, help="write or check a dataset",
@@ -234,6 +244,9 @@ def build_parser():
     check.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="which dataset's layout")
     check.add_argument("--data-dir", required=True, metavar="D", help="the folder to check")
     check.add_argument("--task", default="A", metavar="T", help="the task whose columns to check (Memotion A/B/C)")
+    check.add_argument("--duplicates", default="keep", choices=["keep", "error", "skip"],
+                       help="the same image with conflicting labels: report it (keep), stop (error, as training "
+                            "does by default) or report it as skipped (skip)")
     data.set_defaults(func=_cmd_data)
     return parser
 

@@ -38,6 +38,8 @@ class ExperimentConfig:
     dataset: str = _field("memotion7k", "Dataset name: `memotion7k`, `mami`, `semeval21_task6`, `danmu`.")
     task: str = _field("A", "Dataset task; Memotion: `A` (3-class sentiment), `B`, `C`.")
     text_field: str = _field("text_corrected", "CSV column holding the meme text.")
+    duplicates: str = _field("error", "The same image listed twice with conflicting labels: `error` (stop, naming "
+                             "the image and its rows), `skip` (drop every copy, counted and reported) or `keep`.")
     max_length: int = _field(192, "Token sequence length after padding/truncation (UoR: 192).")
     image_size: int = _field(128, "Square image side in pixels after resizing (UoR: 128).")
     batch_size: int = _field(32, "Batch size per replica; the global batch is this times the replicas.")

@@ -11,8 +11,12 @@ Every exported model has one `serving_default` signature:
                                           (-1 where the preprocessing cannot count them)
 
 One bad image does not fail the batch: its row gets an `error` ("image: empty",
-"image: unsupported format ...", "image: corrupt or truncated"), NaN
-probabilities and an empty label, and the other rows are predicted as usual.
+"image: unsupported format ...", "image: corrupt or truncated", "image: too
+large: ..."), NaN probabilities and an empty label, and the other rows are
+predicted as usual. An image is decoded only after its header showed a size
+within the limits the model was exported with (`max_image_pixels`,
+`max_image_bytes` in the metadata; `preprocessing.image.image_header`), so a
+small file holding a huge picture costs nothing.
 `text_tokens` above the metadata's `max_text_tokens` means the text was
 truncated (`text_truncation`: "start" keeps the last tokens, "end" the first).
 
@@ -33,7 +37,10 @@ import keras
 import tensorflow as tf
 
 from memotion_tf.io import atomic_directory
-from memotion_tf.preprocessing.image import decode_image
+from memotion_tf.preprocessing.image import (
+    FORMATS, IMAGE_ERRORS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, READABLE_FORMATS, decode_image, image_format,
+    image_header,
+)
 
 METADATA_FILE = os.path.join("assets.extra", "memotion_tf.json")
 SIGNATURE = "serving_default"
@@ -43,7 +50,7 @@ TEXT_INPUTS = ("token_ids", "padding_mask", "segment_ids")
 LABEL_SEPARATOR = " | "
 
 
-IMAGE_FORMATS = "JPEG, PNG, GIF, BMP, WebP or JPEG XL"
+IMAGE_FORMATS = READABLE_FORMATS
 # Leading bytes of the formats tf.io.decode_image reads: (offset, bytes) pairs that must all match.
 _MAGIC = (
     ((0, b"\xff\xd8\xff"),),  # JPEG
@@ -54,11 +61,6 @@ _MAGIC = (
     ((0, b"\xff\x0a"),),  # JPEG XL codestream
     ((0, b"\x00\x00\x00\x0cJXL "),),  # JPEG XL container
 )
-IMAGE_ERRORS = {
-    "empty": "image: empty",
-    "format": f"image: unsupported format (TensorFlow decodes {IMAGE_FORMATS})",
-    "corrupt": "image: corrupt or truncated",
-}
 
 
 def image_errors(images, decoded):
@@ -75,23 +77,70 @@ def image_errors(images, decoded):
     return tf.where(decoded, "", reason)
 
 
-def decode_images(images, image_size):
+def _rows_through(images, fn, empty):
+    """(row indices, fn(row) stacked) over the rows of `images` where `fn`
+    does not raise: a graph op cannot catch an error, so the rows go through a
+    tf.data pipeline with `ignore_errors`, keyed by row index."""
+    count = tf.shape(images, out_type=tf.int64)[0]
+    rows = tf.data.Dataset.from_tensor_slices((tf.range(count), images))
+    rows = rows.map(lambda i, data: (i, fn(data)), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True).ignore_errors()
+    return rows.batch(tf.maximum(count, 1)).reduce((tf.zeros([0], tf.int64), empty), lambda _, batch: batch)
+
+
+def image_headers(images):
+    """int64 [batch, 5]: `preprocessing.image.image_header` of each row; a
+    row whose header raises (a corrupt JPEG header) keeps its format and -1s."""
+    count = tf.shape(images, out_type=tf.int64)[0]
+    index, headers = _rows_through(images, image_header, tf.zeros([0, 5], tf.int64))
+    fmt = tf.cast(image_format(images), tf.int64)
+    unknown = tf.concat([fmt[:, None], tf.fill(tf.stack([count, 4]), tf.constant(-1, tf.int64))], 1)
+    return tf.tensor_scatter_nd_update(unknown, index[:, None], headers)
+
+
+def limit_errors(images, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
+    """Per-row error strings ("" where the image may be decoded) from the
+    bytes' length and header alone: an empty row, a format the header reader
+    does not know (or JPEG XL), a header whose size cannot be read, more
+    bytes than `max_bytes` or more pixels than `max_pixels` (None: no limit)."""
+    fmt, width, height, frames, pixels = tf.unstack(image_headers(images), axis=1)
+    length = tf.cast(tf.strings.length(images), tf.int64)
+    pixel_limit = tf.constant(-1 if max_pixels is None else max_pixels, tf.int64)
+    byte_limit = tf.constant(-1 if max_bytes is None else max_bytes, tf.int64)
+    size = tf.strings.join([tf.strings.as_string(width), " x ", tf.strings.as_string(height)])
+    size = tf.where(frames > 1, tf.strings.join([size, " x ", tf.strings.as_string(frames), " frames"]), size)
+    too_many_pixels = tf.strings.join([IMAGE_ERRORS["too_large"], ": ", size, " pixels = ",
+                                       tf.strings.as_string(pixels), f", over the limit of {max_pixels}"])
+    too_many_bytes = tf.strings.join([IMAGE_ERRORS["too_large"], ": a file of ", tf.strings.as_string(length),
+                                      f" bytes, over the limit of {max_bytes}"])
+    error = tf.fill(tf.shape(images), "")
+    error = tf.where((pixel_limit >= 0) & (pixels > pixel_limit), too_many_pixels, error)
+    error = tf.where(pixels < 0, IMAGE_ERRORS["corrupt"], error)
+    unknown = tf.equal(fmt, 0) | tf.equal(fmt, FORMATS.index("JPEG XL"))
+    error = tf.where(unknown, IMAGE_ERRORS["format"], error)
+    error = tf.where((byte_limit >= 0) & (length > byte_limit), too_many_bytes, error)
+    return tf.where(tf.equal(length, 0), IMAGE_ERRORS["empty"], error)
+
+
+def decode_images(images, image_size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
     """Decode a batch of image bytes that may hold bad ones.
 
     Returns (images float32 [batch, size, size, 3], error tf.string [batch]):
-    zeros and an error message where a row cannot be decoded. A graph op
-    cannot catch a decoding error, so the rows go through a tf.data pipeline
-    with `ignore_errors`, keyed by row index, and are put back in order."""
+    zeros and an error message where a row cannot be decoded. Rows whose
+    header refuses them (`limit_errors`) are never decoded. A graph op
+    cannot catch a decoding error, so the other rows go through a tf.data
+    pipeline with `ignore_errors` (`_rows_through`) and are put back in order."""
     count = tf.shape(images, out_type=tf.int64)[0]
-    rows = tf.data.Dataset.from_tensor_slices((tf.range(count), images))
-    rows = rows.map(lambda i, data: (i, decode_image(data, image_size)),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
-    empty = (tf.zeros([0], tf.int64), tf.zeros([0, image_size, image_size, 3]))
-    index, decoded = rows.batch(tf.maximum(count, 1)).reduce(empty, lambda _, batch: batch)
+    refused = limit_errors(images, max_pixels, max_bytes)
+    # A refused row goes to the decoder as an empty string, which fails at once.
+    allowed = tf.where(tf.equal(refused, ""), images, "")
+    index, decoded = _rows_through(allowed, lambda data: decode_image(data, image_size, max_pixels=None,
+                                                                      max_bytes=None),
+                                   tf.zeros([0, image_size, image_size, 3]))
     index = index[:, None]
     shape = tf.stack([count, image_size, image_size, 3])
     ok = tf.scatter_nd(index, tf.ones_like(index[:, 0], tf.int32), count[None]) > 0
-    return tf.scatter_nd(index, decoded, shape), image_errors(images, ok)
+    return tf.scatter_nd(index, decoded, shape), tf.where(tf.equal(refused, ""), image_errors(images, ok), refused)
 
 
 def text_limits(vectorizer):
@@ -151,13 +200,16 @@ def model_modalities(model):
 
 
 def export_classifier(model, path, *, class_names, metadata, vectorizer=None, image_size=None,
-                      multi_label=False, threshold=0.5, heads=None):
+                      multi_label=False, threshold=0.5, heads=None, max_image_pixels=MAX_IMAGE_PIXELS,
+                      max_image_bytes=MAX_IMAGE_BYTES):
     """Write `model` with its preprocessing as a SavedModel at `path`, atomically.
 
     `vectorizer` is the text preprocessing training used: a `SequenceVectorizer`
     or a keras-hub preprocessor. `heads` (Memotion tasks B and C): the
     `(label, number of classes)` blocks of a multi-head output; each block's
-    most probable class goes into `label` ("humour=funny | sarcasm=general | ...")."""
+    most probable class goes into `label` ("humour=funny | sarcasm=general | ...").
+    `max_image_pixels` and `max_image_bytes` are the serving side's image
+    limits (None: none), kept in the metadata."""
     from memotion_tf.input_pipeline import text_inputs
 
     modalities = model_modalities(model)
@@ -177,7 +229,7 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
             features.update(text_inputs(vectorizer, text))
             tokens = text_token_counts(vectorizer, text, limits)
         if "image" in modalities:
-            features["image"], error = decode_images(image, image_size)
+            features["image"], error = decode_images(image, image_size, max_image_pixels, max_image_bytes)
         ok = tf.equal(error, "")
         probabilities = model(_at_least_one_row(features, count), training=False)[:count]
         probabilities = tf.where(ok[:, None], probabilities, tf.fill(tf.shape(probabilities), float("nan")))
@@ -212,6 +264,8 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
                     multi_label=multi_label, threshold=threshold if multi_label else None,
                     heads=[[name, int(size)] for name, size in heads] if heads else None)
         meta.update(limits)
+        if "image" in modalities:
+            meta.update(max_image_pixels=max_image_pixels, max_image_bytes=max_image_bytes)
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2)
     return path

@@ -18,16 +18,42 @@ is complete after a power cut too.
 A non-chief worker of a multi-worker run sends its writes elsewhere
 (`redirect_writes`); processes that start together create shared data once
 (`create_once`).
+
+Output ownership: the tool never deletes or overwrites what it did not write.
+
+- A folder it writes (a run folder, a synthetic data set) carries a marker
+  file, `.memotion-tf`, a small JSON object `{"written_by": "memotion-tf",
+  ...}`. `claim_output_dir` creates a folder with its marker, accepts an empty
+  folder or one that carries the marker, and refuses a non-empty folder
+  without it and a path that is a file. `atomic_output_dir` replaces a marked
+  folder as a whole (synthetic data sets); its marker lists the entries it
+  wrote, and a folder holding anything else is refused, so a file a user put
+  into it is never deleted.
+- A single file it writes (`predict --output preds.csv`) is recorded in the
+  record `.memotion-tf-files.json` of the file's folder: the file's name and
+  the SHA-256 of what was written. `claim_output_file` accepts a path that
+  does not exist or a file whose current content is the one recorded, and
+  refuses any other existing file (one memotion-tf did not write, or one
+  changed since). `owned_open` writes such a file atomically and records it.
+
+Both check before any work starts that the folder can be written to (a
+temporary file is created and removed), and raise `OutputError`, a
+`datasets.common.DataError`, with a one-line message naming the path.
 """
 
 import contextlib
 import ctypes
+import datetime
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
+
+from memotion_tf.datasets.common import DataError
 
 TEMP_KINDS = ("tmp", "old")
 
@@ -271,3 +297,235 @@ def create_once(path, create):
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return path
+
+
+# --------------------------------------------------------------------------
+# Output ownership (see the module docstring).
+# --------------------------------------------------------------------------
+
+MARKER = ".memotion-tf"
+FILE_RECORD = ".memotion-tf-files.json"
+WRITTEN_BY = "memotion-tf"
+
+
+class OutputError(DataError):
+    """An output path the tool refuses to write: one line naming the path."""
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def read_marker(folder):
+    """The marker of `folder` (a dict), or None when it carries none (or a
+    file of that name that is not memotion-tf's)."""
+    path = os.path.join(folder, MARKER)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            marker = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("written_by") == WRITTEN_BY else None
+
+
+def _marker_text(purpose, entries=None):
+    from memotion_tf import __version__
+
+    marker = {"written_by": WRITTEN_BY, "version": __version__, "purpose": purpose, "created": _now()}
+    if entries is not None:
+        marker["entries"] = sorted(entries)
+    return json.dumps(marker, indent=2) + "\n"
+
+
+def check_writable_dir(folder, what="output folder"):
+    """Raise OutputError unless a file can be created in `folder` (it is
+    created and removed again). Permission bits alone do not tell: root
+    ignores them, and a read-only file system honours none."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-write-check-", dir=folder)
+    except OSError as e:
+        raise OutputError(f"{what} is not writable ({e.strerror})", file=folder) from None
+    os.close(fd)
+    os.remove(probe)
+
+
+def _make_dirs(folder, what):
+    """Create `folder` and its parents, or raise OutputError naming why not."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"cannot create the {what}: a file is in the way", file=folder) from None
+    except OSError as e:
+        raise OutputError(f"cannot create the {what} ({e.strerror})", file=folder) from None
+
+
+def _entries(folder):
+    return sorted(n for n in os.listdir(folder) if n != MARKER)
+
+
+def claim_output_dir(path, purpose="output"):
+    """Make `path` a folder this tool may write into, before any work starts.
+
+    A path that does not exist is created; an empty folder is taken; a folder
+    carrying memotion-tf's marker is taken as it is. A path that is a file (or
+    anything but a folder) and a non-empty folder without the marker are
+    refused with `OutputError`, and so is a folder that cannot be written to.
+    The folder is left carrying the marker. Returns the folder's absolute path.
+
+    Example:
+    >>> out = claim_output_dir("runs/uor", purpose="training run")
+    """
+    path = os.path.abspath(write_path(path))
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise OutputError("exists and is not a folder; refusing to replace it", file=path)
+    if os.path.isdir(path):
+        if read_marker(path) is None and _entries(path):
+            raise OutputError(
+                f"folder is not empty and was not written by memotion-tf (it has no {MARKER} file); "
+                "refusing to write into it: choose a new or an empty folder", file=path)
+    else:
+        _make_dirs(path, "output folder")
+    check_writable_dir(path)
+    if read_marker(path) is None:
+        atomic_write_text(os.path.join(path, MARKER), _marker_text(purpose))
+    return path
+
+
+def _check_replaceable_dir(path):
+    """Raise OutputError unless `atomic_output_dir` may replace `path` as a whole."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise OutputError("exists and is not a folder; refusing to replace it", file=path)
+    if not os.path.isdir(path):
+        parent = os.path.dirname(path)
+        _make_dirs(parent, "parent folder")
+        check_writable_dir(parent, "parent folder")
+        return
+    entries = _entries(path)
+    marker = read_marker(path)
+    if marker is None:
+        if entries:
+            raise OutputError(
+                f"folder is not empty and was not written by memotion-tf (it has no {MARKER} file); "
+                "refusing to replace it: choose a new or an empty folder", file=path)
+    else:
+        foreign = [n for n in entries if n not in set(marker.get("entries", ()))]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise OutputError(
+                f"memotion-tf wrote this folder, but it now also holds {shown}, which memotion-tf "
+                "did not write; refusing to replace it", file=path)
+    check_writable_dir(os.path.dirname(path), "parent folder")
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path, purpose="output"):
+    """`atomic_directory` for a folder the tool owns and replaces as a whole
+    (a synthetic data set): it refuses, before the block runs, a path that is
+    a file, a non-empty folder without memotion-tf's marker, and a marked
+    folder that holds entries its marker does not list. The new folder gets a
+    marker listing its entries.
+
+    Example:
+    >>> with atomic_output_dir("data/memes", purpose="synthetic memotion7k") as tmp:
+    ...     write_everything_into(tmp)
+    """
+    path = os.path.abspath(write_path(path))
+    _check_replaceable_dir(path)
+    with atomic_directory(path) as tmp:
+        yield tmp
+        with open(os.path.join(tmp, MARKER), "w", encoding="utf-8") as f:
+            f.write(_marker_text(purpose, _entries(tmp)))
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_record(folder):
+    path = os.path.join(folder, FILE_RECORD)
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    files = record.get("files") if isinstance(record, dict) else None
+    return files if isinstance(files, dict) else {}
+
+
+@contextlib.contextmanager
+def _locked(folder):
+    """An exclusive lock on `folder` itself (Linux locks a folder's descriptor
+    like a file's), so two writers do not lose each other's record entries."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _update_record(folder, name, digests):
+    with _locked(folder):
+        files = _read_record(folder)
+        files[name] = {"sha256": digests, "written": _now()}
+        atomic_write_text(os.path.join(folder, FILE_RECORD),
+                          json.dumps({"written_by": WRITTEN_BY, "files": files}, indent=2) + "\n")
+
+
+def claim_output_file(path, what="output file"):
+    """Check, before any work starts, that `path` may be written: its folder
+    exists (or is created) and is writable, and `path` does not exist or is a
+    file memotion-tf wrote and nobody changed since (per the folder's record).
+    Raises `OutputError` otherwise. Returns the absolute path."""
+    path = os.path.abspath(write_path(path))
+    folder, name = os.path.split(path)
+    if os.path.isdir(path):
+        raise OutputError(f"the {what} is a folder; give a file name", file=path)
+    if not name or name in (MARKER, FILE_RECORD):
+        raise OutputError(f"not a usable name for the {what}", file=path)
+    if os.path.lexists(path):
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise OutputError(f"exists and is not a regular file; refusing to replace it", file=path)
+        entry = _read_record(folder).get(name)
+        if not isinstance(entry, dict):
+            raise OutputError(
+                f"exists and was not written by memotion-tf (not in {FILE_RECORD}); refusing to "
+                "replace it: remove it or choose another name", file=path)
+        if _sha256(path) not in entry.get("sha256", ()):
+            raise OutputError(
+                "was written by memotion-tf but has been changed since; refusing to replace it: "
+                "remove it or choose another name", file=path)
+    else:
+        _make_dirs(folder, "output folder")
+    check_writable_dir(folder)
+    return path
+
+
+@contextlib.contextmanager
+def owned_open(path, mode="w", **kwargs):
+    """`atomic_open` for a single output file the user names: refuses (as
+    `claim_output_file`) a file memotion-tf did not write, and records the
+    new file in the folder's `.memotion-tf-files.json`.
+
+    The record lists the new content's digest next to the old one until the
+    rename is done, so a kill at any moment leaves a file the record accepts.
+    """
+    path = claim_output_file(path)
+    folder, name = os.path.split(path)
+    old = _read_record(folder).get(name, {}).get("sha256", [])
+    with atomic_open(path, mode, **kwargs) as f:
+        yield f
+        f.flush()
+        digest, offset = hashlib.sha256(), 0
+        while block := os.pread(f.fileno(), 1 << 20, offset):
+            digest.update(block)
+            offset += len(block)
+        _update_record(folder, name, [digest.hexdigest(), *old][:2])
+    _update_record(folder, name, [digest.hexdigest()])

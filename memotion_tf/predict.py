@@ -1,21 +1,32 @@
 """`memotion-tf predict`: an exported SavedModel on meme files, one output row per meme.
 
     memotion-tf predict --saved-model P --input memes.csv|folder --output preds.csv|json
-                        [--batch-size 32] [--allow-empty-text]
+                        [--image-root DIR] [--batch-size 32] [--allow-empty-text]
 
-The input is a CSV with `text` and/or `image` columns (image paths relative to
-the CSV; an optional `id` column names the rows) or a folder of images. Each
-output row has `id`, `label`, `error`, `warning` and one `p_<class>` per class.
-A meme that cannot be predicted gets an `error` and no probabilities; the run
-goes on with the others:
+The input is a CSV with `text` and/or `image` columns (an optional `id` column
+names the rows) or a folder of images. Image paths in a CSV are relative to
+the CSV's folder (or to `image_root`) and must stay inside it, as the dataset
+readers require. Each output row has `id`, `label`, `error`, `warning` and one
+`p_<class>` per class. A meme that cannot be predicted gets an `error` and no
+probabilities; the run goes on with the others:
 
 | input | result |
 |---|---|
-| image file missing, unreadable, empty, corrupt, or a format TensorFlow cannot decode (e.g. TIFF) | `error` |
+| image path absolute, or escaping the CSV's folder (`../x.png`, a link pointing out) | `error` |
+| image file missing, a folder, a FIFO or a device (`/dev/zero`): only regular files are opened, without blocking | `error`, at once |
+| image file over `MAX_IMAGE_BYTES` (50 MiB), or whose header gives over `MAX_IMAGE_PIXELS` (50 megapixels; every frame of an animation counts) | `error` naming the size, nothing decoded |
+| image empty, corrupt, or a format TensorFlow cannot decode (e.g. TIFF; JPEG XL is refused) | `error` |
 | empty text (only whitespace) for a model that reads text | `error`; with `--allow-empty-text` a prediction and a `warning` |
 | more tokens than the model reads (`max_text_tokens` in the metadata) | a prediction from the part it reads (as in training) and a `warning` saying how many tokens were cut and from which end |
 | more than `TOO_LONG_FACTOR` (10) times that many tokens | `error`: that is not a meme caption, and most of it would be ignored |
 | no word the model knows (word-level vocabularies drop unknown words) | a prediction and a `warning` |
+
+The input file itself, and the output, are checked before anything is
+predicted, and a problem there is one `DataError` line: an input that is
+missing, not a regular file, a pickle, empty, not UTF-8, malformed, without a
+`text` or `image` column, or with no rows; an output that is a folder, in a
+folder that cannot be written, or an existing file memotion-tf did not write
+(`io.claim_output_file`).
 
 Rows are sent to the SavedModel in batches; its signature marks a bad image
 per row itself, so one bad image does not cost the batch. A SavedModel that
@@ -25,10 +36,12 @@ raises instead (exported before that) has the failing batch retried row by row.
 import logging
 import os
 import re
+import typing
 
 import numpy as np
 
-from memotion_tf.datasets.common import DataError
+from memotion_tf.datasets.common import DataError, read_csv, read_image_file, refuse_pickle, require_regular_file
+from memotion_tf.preprocessing.image import IMAGE_ERRORS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, check_image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -39,40 +52,88 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".we
                   ".tif", ".tiff", ".heic", ".heif", ".avif")
 
 
-def read_inputs(path):
-    """[(id, text, image path)] from a CSV (columns `text` and/or `image`,
-    optional `id`) or from a folder of images (id = file name, no text)."""
-    import pandas as pd
+class MemeInput(typing.NamedTuple):
+    """One meme to predict: `image` is a resolved path or "" (none given);
+    `error` is set when the input row itself is refused (e.g. an image path
+    escaping the image folder)."""
 
-    if not os.path.exists(path):
+    id: str
+    text: str
+    image: str
+    error: str = ""
+
+
+def _resolve_image(root, name, file, row):
+    """(path, "") inside `root`, or ("", error) for a name that escapes it."""
+    from memotion_tf.datasets.common import resolve_inside
+
+    try:
+        return resolve_inside(root, name, file, row, "image"), ""
+    except DataError as e:
+        prefix = str(DataError("", file=file, row=row, column="image"))
+        message = str(e)[len(prefix):] if str(e).startswith(prefix) else str(e)
+        return "", f"image path refused: {message}"
+
+
+def read_inputs(path, image_root=None):
+    """[MemeInput] from a CSV (columns `text` and/or `image`, optional `id`)
+    or from a folder of images (id = file name, no text).
+
+    Image paths in a CSV are relative to `image_root` (default: the CSV's
+    folder) and must stay inside it; a path that does not becomes that row's
+    error. Raises DataError for an input that is missing, not a regular file
+    or folder, a pickle, empty, not UTF-8, malformed, without a `text` or
+    `image` column, or without rows."""
+    path = os.fspath(path)
+    if not os.path.lexists(path):
         raise DataError("input not found (a CSV or a folder of images)", file=path)
     if os.path.isdir(path):
         names = sorted(n for n in os.listdir(path)
                        if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith("."))
-        return [(n, "", os.path.join(path, n)) for n in names]
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        rows = []
+        for i, name in enumerate(names, start=1):
+            image, error = _resolve_image(path, name, path, i)
+            rows.append(MemeInput(name, "", image, error))
+        return rows
+    require_regular_file(path, "input file")
+    refuse_pickle(path)
+    frame = read_csv(path, [], require_rows=False)
     if "text" not in frame.columns and "image" not in frame.columns:
-        raise DataError("needs a `text` and/or an `image` column", file=path)
-    folder = os.path.dirname(os.path.abspath(path))
+        raise DataError(f"needs a `text` and/or an `image` column; found {list(frame.columns)}", file=path)
+    if len(frame) == 0:
+        raise DataError("no memes: the file holds only its header line", file=path)
+    if image_root is None:
+        image_root = os.path.dirname(os.path.abspath(path))
+    elif not os.path.isdir(image_root):
+        raise DataError("image root is not a folder", file=image_root)
     rows = []
-    for i, record in enumerate(frame.to_dict("records")):
-        image = record.get("image", "")
-        rows.append((record.get("id", str(i + 1)), record.get("text", ""),
-                     os.path.join(folder, image) if image else ""))
+    for i, record in enumerate(frame.to_dict("records"), start=1):
+        image, error = "", ""
+        if record.get("image", ""):
+            image, error = _resolve_image(image_root, record["image"], path, i)
+        rows.append(MemeInput(str(record.get("id", str(i))), str(record.get("text", "")), image, error))
     return rows
 
 
-def _read_image(path):
-    """(bytes, "") or (b"", error message)."""
+def read_image(path, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
+    """(bytes, "") or (b"", error message naming the file). Only a regular
+    file is read (a FIFO or a device is refused without blocking), at most
+    `max_bytes` of it, and only if its header gives at most `max_pixels`."""
     if not path:
         return b"", "no image given"
-    try:
-        with open(path, "rb") as f:
-            return f.read(), ""
-    except FileNotFoundError:
+    data, problem = read_image_file(path, max_bytes)
+    if problem == "missing":
         return b"", f"image file not found: {path}"
-    except OSError as e:
-        return b"", f"image file unreadable ({e.strerror}): {path}"
+    if problem.startswith("too large"):
+        return b"", f"{IMAGE_ERRORS['too_large']}: {problem[len('too large: '):]}: {path}"
+    if problem:
+        return b"", f"image file {'is ' if problem.startswith('not ') else ''}{problem}: {path}"
+    kind, detail = check_image_bytes(data, max_pixels, None)
+    if kind == "too_large":
+        return b"", f"{IMAGE_ERRORS['too_large']}: {detail}: {path} (a file of {len(data):,} bytes)"
+    if kind is not None:
+        return b"", f"{IMAGE_ERRORS[kind]}: {path}"
+    return data, ""
 
 
 def _empty_text(allow_empty):
@@ -113,12 +174,17 @@ class Predictor:
         batch_size: rows per call of the serving signature.
         allow_empty_text: predict memes with empty text (with a warning)
             instead of giving them an error.
+        max_pixels, max_bytes: image limits (`read_image`); None: the ones
+            the model was exported with, else `MAX_IMAGE_PIXELS` and
+            `MAX_IMAGE_BYTES`.
     """
 
-    def __init__(self, saved_model, batch_size=32, allow_empty_text=False):
+    def __init__(self, saved_model, batch_size=32, allow_empty_text=False, max_pixels=None, max_bytes=None):
         from memotion_tf.export import load_exported
 
         self.serve, self.meta, self._loaded = load_exported(saved_model)
+        self.max_pixels = max_pixels or self.meta.get("max_image_pixels") or MAX_IMAGE_PIXELS
+        self.max_bytes = max_bytes or self.meta.get("max_image_bytes") or MAX_IMAGE_BYTES
         self.batch_size = max(1, int(batch_size))
         self.allow_empty_text = allow_empty_text
         self.uses_text = "text" in self.meta["modalities"]
@@ -167,19 +233,24 @@ class Predictor:
         return merged
 
     def predict(self, rows):
-        """One dict per row, in order: id, label, error, warning, p_<class>..."""
-        rows = list(rows)
-        texts = [str(text) for _, text, _ in rows]
+        """One dict per row, in order: id, label, error, warning, p_<class>...
+
+        `rows` are `MemeInput`s or (id, text, image path) tuples."""
+        rows = [MemeInput(*row) for row in rows]
+        texts = [str(row.text) for row in rows]
         if self.segment is not None and texts:
             texts = self.segment(texts)
         results, pending = [], []
-        for (meme_id, _, image_path), text in zip(rows, texts):
-            result = {"id": meme_id, "label": "", "error": "", "warning": ""}
+        for row, text in zip(rows, texts):
+            image_path = row.image
+            result = {"id": row.id, "label": "", "error": "", "warning": ""}
             data = b""
-            if self.uses_text and not text.strip():
+            if self.uses_image and row.error:
+                result["error"] = row.error
+            if self.uses_text and not result["error"] and not text.strip():
                 result["error"], result["warning"] = _empty_text(self.allow_empty_text)
             if self.uses_image and not result["error"]:
-                data, result["error"] = _read_image(image_path)
+                data, result["error"] = read_image(image_path, self.max_pixels, self.max_bytes)
             results.append(result)
             if not result["error"]:
                 pending.append((result, text, data, image_path))
@@ -205,22 +276,38 @@ class Predictor:
 
 
 def write_predictions(results, output):
-    """preds.json (a list of rows) or a CSV; atomically."""
+    """preds.json (a list of rows) or a CSV; atomically, and only over a file
+    memotion-tf wrote (`io.owned_open`, which records the file it writes)."""
+    import json
+
     import pandas as pd
 
-    from memotion_tf.io import atomic_open, atomic_write_json
+    from memotion_tf.io import owned_open
 
-    if output.endswith(".json"):
-        atomic_write_json(output, results)
-        return
-    with atomic_open(output, "w", newline="", encoding="utf-8") as f:
-        pd.DataFrame(results).to_csv(f, index=False)
+    with owned_open(output, "w", newline="", encoding="utf-8") as f:
+        if output.endswith(".json"):
+            f.write(json.dumps(results, indent=2) + "\n")
+        else:
+            pd.DataFrame(results).to_csv(f, index=False)
 
 
-def predict_file(saved_model, input_path, output, batch_size=32, allow_empty_text=False):
-    """Predict every meme of a CSV or folder and write `output`; returns the rows."""
-    predictor = Predictor(saved_model, batch_size=batch_size, allow_empty_text=allow_empty_text)
-    results = predictor.predict(read_inputs(input_path))
+def predict_file(saved_model, input_path, output, batch_size=32, allow_empty_text=False, image_root=None,
+                 max_pixels=None, max_bytes=None):
+    """Predict every meme of a CSV or folder and write `output`; returns the rows.
+
+    The output is checked first (`io.claim_output_file`: writable, not a file
+    memotion-tf did not write), then the input is read (`read_inputs`), and
+    only then is the model loaded and run. Every problem with the input or
+    output file raises DataError; problems with single memes become rows with
+    an `error`."""
+    from memotion_tf.io import claim_output_file
+
+    output = os.fspath(output)
+    claim_output_file(output, "predictions file")
+    rows = read_inputs(input_path, image_root)
+    predictor = Predictor(saved_model, batch_size=batch_size, allow_empty_text=allow_empty_text,
+                          max_pixels=max_pixels, max_bytes=max_bytes)
+    results = predictor.predict(rows)
     write_predictions(results, output)
     errors = sum(1 for r in results if r["error"])
     warnings = sum(1 for r in results if r["warning"])

@@ -31,7 +31,6 @@ from memotion_tf.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger("memotion_tf")
 
-RUN_MARKER = ".memotion-tf-run.json"
 STEPS_FOR_ESTIMATE = 20
 
 
@@ -39,27 +38,12 @@ STEPS_FOR_ESTIMATE = 20
 
 
 def claim_output(out, paper):
-    """Make `out` ready for a run: refuse a file, or a non-empty folder that
-    memotion-tf did not write (it never deletes what it did not create), and
-    check that it is writable, before any training starts."""
-    from memotion_tf.datasets.common import DataError
+    """Make `out` ready for a run before any training starts: refuse a file,
+    or a non-empty folder that memotion-tf did not write (it never deletes
+    what it did not create), and check that it is writable (`io.claim_output_dir`)."""
+    from memotion_tf.io import claim_output_dir
 
-    if os.path.lexists(out) and not os.path.isdir(out):
-        raise DataError("exists and is not a folder; give --out a new or memotion-tf run folder", file=out)
-    marker = os.path.join(out, RUN_MARKER)
-    if os.path.isdir(out) and os.listdir(out) and not os.path.exists(marker):
-        raise DataError("is a non-empty folder that memotion-tf did not write; give --out a new or empty folder "
-                        "(nothing was changed)", file=out)
-    try:
-        os.makedirs(out, exist_ok=True)
-        if not os.path.exists(marker):
-            atomic_write_json(marker, {"written_by": "memotion-tf", "paper": paper})
-        probe = os.path.join(out, f".write-test-{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise DataError(f"cannot write here ({e.strerror})", file=out) from None
+    claim_output_dir(out, purpose=f"{paper} run")
 
 
 # ---------------------------------------------------------------- progress

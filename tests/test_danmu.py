@@ -243,7 +243,7 @@ def test_processed_missing_split(tmp_path):
 def test_synthetic_both_forms_round_trip(tmp_path):
     out = str(tmp_path / "danmu")
     danmu.write_synthetic_danmu(out, size=400, seed=1, form="both")
-    assert sorted(os.listdir(out)) == ["danmu.csv", "test.csv", "train.csv", "val.csv"]
+    assert sorted(os.listdir(out)) == [".memotion-tf", "danmu.csv", "test.csv", "train.csv", "val.csv"]
     raw = danmu.read_danmu_raw(out, level="six")
     splits = danmu.read_danmu_processed(out)
     processed = pd.concat([s.frame for s in splits.values()])
@@ -273,12 +273,12 @@ def test_synthetic_words_carry_the_category(tmp_path):
 
 def test_synthetic_single_forms_and_old_style(tmp_path):
     raw_dir = danmu.write_synthetic_danmu(str(tmp_path / "raw"), size=60, form="raw", raw_style="old")
-    assert os.listdir(raw_dir) == ["danmu.csv"]
+    assert sorted(os.listdir(raw_dir)) == [".memotion-tf", "danmu.csv"]
     with open(os.path.join(raw_dir, "danmu.csv"), encoding="utf-8") as f:
         assert f.readline().strip() == ",danmu,Frequency,BVID,Source Video Title,Category ID"
     assert len(danmu.read_danmu_raw(raw_dir).frame) > 0
     processed_dir = danmu.write_synthetic_danmu(str(tmp_path / "p"), size=60, form="processed")
-    assert sorted(os.listdir(processed_dir)) == ["test.csv", "train.csv", "val.csv"]
+    assert sorted(os.listdir(processed_dir)) == [".memotion-tf", "test.csv", "train.csv", "val.csv"]
     assert len(danmu.read_danmu_processed(processed_dir)["train"].frame) > 0
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -36,9 +37,9 @@ def test_results_follow_the_contract(uor_run):
     out, results, _ = uor_run
     on_disk = json.load(open(os.path.join(out, "results.json")))
     assert on_disk == results
-    # The fixture copy is written by the synthetic writer without the registry's marker: real-data layout.
+    # The fixture copy is synthetic, and says so itself (its writer's marker).
     assert {k: results[k] for k in ("paper", "dataset", "task", "synthetic", "profile")} == {
-        "paper": "uor", "dataset": "memotion7k", "task": "A", "synthetic": False, "profile": "quick"}
+        "paper": "uor", "dataset": "memotion7k", "task": "A", "synthetic": True, "profile": "quick"}
     assert [r["system"] for r in results["rows"]] == ["LSTM-T+GMM", "CNN-LSTM-TI"]
     for row in results["rows"]:
         assert row["seeds"] == [0, 1]
@@ -132,6 +133,8 @@ def test_cli_data_synth_and_check(tmp_path, capsys):
     from memotion_tf.datasets import registry
 
     assert registry.is_synthetic(out) and not registry.is_synthetic(str(tmp_path))
+    (tmp_path / "real").mkdir()
+    assert not registry.is_synthetic(str(tmp_path / "real"))
 
 
 def test_cli_reports_data_errors_without_a_traceback(tmp_path, caplog):
@@ -151,7 +154,9 @@ def test_cli_predict_writes_per_row_errors(uor_run, tmp_path):
     out, results, _ = uor_run
     saved = saved_model_path(out, results["rows"][1])  # CNN-LSTM-TI takes text and image
     frame = fixtures.memotion_data().split("val").head(3)
-    rows = [f"{i},{t},{p}" for i, (t, p) in enumerate(zip(frame["text"], frame["image_path"]))]
+    for path in frame["image_path"]:  # image paths in a predict CSV stay inside its folder
+        shutil.copy(path, tmp_path)
+    rows = [f"{i},{t},{os.path.basename(p)}" for i, (t, p) in enumerate(zip(frame["text"], frame["image_path"]))]
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     rows.append("9,some text,broken.jpg")
     (tmp_path / "memes.csv").write_text("id,text,image\n" + "\n".join(rows) + "\n")

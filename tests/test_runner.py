@@ -109,7 +109,7 @@ def test_out_is_never_taken_from_someone_else(tmp_path, synthetic_copy):
     thesis = tmp_path / "work" / "thesis.tex"
     thesis.parent.mkdir()
     thesis.write_text("years of work")
-    with pytest.raises(DataError, match="did not write"):
+    with pytest.raises(DataError, match="not written by memotion-tf"):
         runner.reproduce("uor", data_dir=synthetic_copy, out=str(thesis.parent), systems=["LSTM-T"],
                          overrides=TINY, verbose=0)
     with pytest.raises(DataError, match="not a folder"):
@@ -123,7 +123,7 @@ def test_unwritable_out_fails_before_training(tmp_path, synthetic_copy, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     caplog.set_level("INFO", logger="memotion_tf")
-    with pytest.raises(DataError, match="cannot write here"):
+    with pytest.raises(DataError, match="cannot create the output folder"):
         runner.reproduce("uor", data_dir=synthetic_copy, out=str(blocker / "out"), systems=["LSTM-T"],
                          overrides=TINY, verbose=0)
     assert "seed 0" not in caplog.text  # nothing trained
@@ -174,7 +174,7 @@ def test_data_synth_never_deletes_what_it_did_not_write(tmp_path, caplog):
     folder.mkdir()
     (folder / "thesis.tex").write_text("years of work")
     assert cli.main(["data", "synth", "--dataset", "memotion7k", "--out", str(folder), "--size", "20"]) == 2
-    assert "did not write" in caplog.text
+    assert "not written by memotion-tf" in caplog.text
     assert os.listdir(folder) == ["thesis.tex"] and (folder / "thesis.tex").read_text() == "years of work"
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")

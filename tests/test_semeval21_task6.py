@@ -229,14 +229,25 @@ def test_missing_split_folder_and_unknown_split(tmp_path):
         read_semeval21_task6(tmp_path, "validation")
 
 
-def test_unlabelled_test_file_reads_when_labels_are_not_required(tmp_path):
+def test_unlabelled_test_file_reads_without_labels_only_where_allowed(tmp_path, caplog):
     entry = _meme("8")
     del entry["labels"]
-    _write_split(tmp_path, [entry], split="test")
-    with pytest.raises(DataError, match="missing key 'labels'"):
+    path = _write_split(tmp_path, [entry], split="test")
+    data = read_semeval21_task6(tmp_path, "test")  # test may come without gold: predictions only
+    assert not data.labelled and data.labels_file is None and data.frame["labels"].tolist() == [None]
+    assert "no labels and no gold file" in caplog.text
+    with pytest.raises(DataError, match="no gold labels: it can be predicted, not scored"):
+        data.targets
+    with pytest.raises(DataError, match=r"no meme of the test split has labels"):
+        read_semeval21_task6(tmp_path, "test", require_labels=True)
+    _write_split(tmp_path, [entry], split="train")  # train must have labels
+    with pytest.raises(DataError, match=r"training_set_task3.txt.*no meme of the train split has labels"):
+        read_semeval21_task6(tmp_path, "train")
+    # A file where some memes have labels and others not is malformed, not unlabelled.
+    _write_split(tmp_path, [_meme("7"), entry], split="test")
+    with pytest.raises(DataError, match=r"row 2.*id '8'.*missing key 'labels'"):
         read_semeval21_task6(tmp_path, "test")
-    data = read_semeval21_task6(tmp_path, "test", require_labels=False)
-    assert data.frame["labels"].tolist() == [[]] and data.targets.sum() == 0
+    assert path.exists()
 
 
 # ------------------------------------------------------------------ scorer

@@ -8,6 +8,7 @@ on the validation memes are kept) and exported, and one tiny random BERT
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -23,6 +24,7 @@ from memotion_tf import cli
 from memotion_tf.export import IMAGE_ERRORS, export_classifier, load_exported
 from memotion_tf.predict import TOO_LONG_FACTOR
 from tests import fixtures
+from tests.test_image_limits import png_bomb
 
 TINY = ["epochs=1", "batch_size=16", "image_size=32", "max_length=24"]
 CLASSES = ("negative", "neutral", "positive")
@@ -165,12 +167,15 @@ def write_csv(path, rows):
 def test_predict_from_raw_files_equals_training_time_probabilities(fusion, tmp_path, batch_size):
     """predict reads the meme files; the training pipeline decoded the same
     files and vectorised the same text: the probabilities agree to 1e-5."""
+    from memotion_tf.predict import predict_file
+
     saved, _, frame, probabilities = fusion
     assert probabilities.std(0).max() > 1e-3  # the memes' probabilities differ: the comparison means something
-    write_csv(tmp_path / "memes.csv", [(i, t, p) for i, (t, p) in enumerate(zip(frame["text"], frame["image_path"]))])
+    image_root = os.path.dirname(frame["image_path"][0])  # the data set's images/, not the CSV's folder
+    write_csv(tmp_path / "memes.csv", [(i, t, os.path.basename(p))
+                                       for i, (t, p) in enumerate(zip(frame["text"], frame["image_path"]))])
     output = str(tmp_path / "preds.csv")
-    assert cli.main(["predict", "--saved-model", saved, "--input", str(tmp_path / "memes.csv"),
-                     "--output", output, "--batch-size", str(batch_size)]) == 0
+    predict_file(saved, str(tmp_path / "memes.csv"), output, batch_size=batch_size, image_root=image_root)
     preds = pd.read_csv(output, keep_default_na=False)
     empty = frame["text"].astype(str).str.strip() == ""
     assert (preds["error"][empty] != "").all() and (preds["error"][~empty] == "").all()
@@ -182,17 +187,20 @@ def test_predict_from_raw_files_equals_training_time_probabilities(fusion, tmp_p
 def test_predict_gives_per_row_errors_and_warnings_without_crashing(fusion, tmp_path):
     saved, vectorizer, frame, _ = fusion
     text = frame["text"][frame["text"].str.split().str.len() >= 4].iloc[0]
-    image = frame["image_path"][0]
+    image = os.path.basename(shutil.copy(frame["image_path"][0], tmp_path))  # inside the CSV's folder
     limit = 24
     words = vectorizer.get_vocabulary()[2:]  # in-vocabulary words, each one token
     long_text = " ".join(words[i % len(words)] for i in range(limit + 6))
     huge_text = " ".join(words[i % len(words)] for i in range(TOO_LONG_FACTOR * limit + 1))
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (tmp_path / "empty.png").write_bytes(b"")
-    (tmp_path / "scan.tiff").write_bytes(image_bytes(image, "TIFF"))
-    (tmp_path / "anim.gif").write_bytes(image_bytes(image, "GIF"))
-    (tmp_path / "photo.webp").write_bytes(image_bytes(image, "WEBP"))
+    (tmp_path / "scan.tiff").write_bytes(image_bytes(tmp_path / image, "TIFF"))
+    (tmp_path / "anim.gif").write_bytes(image_bytes(tmp_path / image, "GIF"))
+    (tmp_path / "photo.webp").write_bytes(image_bytes(tmp_path / image, "WEBP"))
     (tmp_path / "a_folder.jpg").mkdir()
+    (tmp_path / "bomb.png").write_bytes(png_bomb())
+    os.mkfifo(tmp_path / "pipe.jpg")  # opening it for reading would block until a writer comes
+    os.symlink("/dev/zero", tmp_path / "zero.jpg")  # a device that never ends, behind a link
     cases = {
         "ok": (text, image, "", ""),
         "gif": (text, "anim.gif", "", ""),
@@ -201,7 +209,13 @@ def test_predict_gives_per_row_errors_and_warnings_without_crashing(fusion, tmp_
         "zero_bytes": (text, "empty.png", f"{IMAGE_ERRORS['empty']}: ", ""),
         "tiff": (text, "scan.tiff", f"{IMAGE_ERRORS['format']}: ", ""),
         "missing": (text, "nowhere.jpg", "image file not found: ", ""),
-        "directory": (text, "a_folder.jpg", "image file unreadable (Is a directory): ", ""),
+        "directory": (text, "a_folder.jpg", "image file is not a regular file (a folder): ", ""),
+        "fifo": (text, "pipe.jpg", "image file is not a regular file (a FIFO, socket or device): ", ""),
+        "dev_zero_link": (text, "zero.jpg", "image path refused: file name 'zero.jpg' escapes ", ""),
+        "dev_zero": (text, "/dev/zero", "image path refused: absolute path '/dev/zero' is not allowed", ""),
+        "escaping": (text, "../../etc/passwd", "image path refused: file name '../../etc/passwd' escapes", ""),
+        "bomb": (text, "bomb.png", "image: too large: 20000 x 20000 pixels = 400,000,000, over the limit of "
+                                   "50,000,000: ", ""),
         "no_image": (text, "", "no image given", ""),
         "empty_text": ("", image, "empty text", ""),
         "blank_text": (" \t ", image, "empty text", ""),
@@ -222,12 +236,14 @@ def test_predict_gives_per_row_errors_and_warnings_without_crashing(fusion, tmp_
         assert (preds[name]["label"] in CLASSES) == predicted, name
         assert ("p_neutral" in preds[name]) == predicted, name
     assert preds["missing"]["error"].endswith("nowhere.jpg")
+    bomb_size = os.path.getsize(tmp_path / "bomb.png")
+    assert preds["bomb"]["error"].endswith(f"{tmp_path / 'bomb.png'} (a file of {bomb_size:,} bytes)")
     csv = pd.read_csv(tmp_path / "preds.csv", keep_default_na=False, dtype={"id": str})
     assert csv["id"].tolist() == list(cases) and csv["error"].tolist() == [p["error"] for p in preds.values()]
     # The truncated text is predicted as training would: from its last 24 tokens.
     serve, _, _ = load_exported(saved)
     tail = " ".join(long_text.split()[-limit:])
-    out = serve(text=tf.constant([tail]), image=tf.constant([read_bytes(image)]))
+    out = serve(text=tf.constant([tail]), image=tf.constant([read_bytes(tmp_path / image)]))
     np.testing.assert_allclose([preds["long_text"][f"p_{c}"] for c in CLASSES], out["probabilities"][0], atol=1e-6)
 
 
@@ -265,13 +281,15 @@ def test_predict_retries_row_by_row_when_a_saved_model_raises(fusion, tmp_path, 
         return {k: v for k, v in serve(text=text, image=image).items() if k not in ("error", "text_tokens")}
 
     predictor.serve = strict
-    (tmp_path / "broken.jpg").write_bytes(b"junk")
+    # A whole header (it passes the size check) and a cut body, which the strict signature raises on.
+    jpeg = image_bytes(frame["image_path"][0], "JPEG")
+    (tmp_path / "broken.jpg").write_bytes(jpeg[: len(jpeg) // 3])
     text = "some meme text"
     rows = [("1", text, frame["image_path"][0]), ("2", text, str(tmp_path / "broken.jpg")),
             ("3", text, frame["image_path"][1])]
     results = predictor.predict(rows)
     assert [r["error"] == "" for r in results] == [True, False, True]
-    assert results[1]["error"].startswith("model: Unknown image file format")
+    assert results[1]["error"].startswith("model: ") and "JPEG" in results[1]["error"]
     assert results[0]["label"] in CLASSES and results[2]["label"] in CLASSES
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from memotion_tf.datasets.common import DataError, read_csv
-from memotion_tf.io import atomic_directory
+from memotion_tf.io import atomic_output_dir
 
 RAW_FILE = "danmu.csv"
 SPLITS = ("train", "val", "test")
@@ -503,6 +503,11 @@ def write_synthetic_danmu(
     and split by `split_fractions` (the paper's ~108k / 12k / 30k); "both"
     writes all four. raw_style: "current" or "old" column names (RAW_COLUMNS).
     The folder is written atomically and replaces `out_dir` as a whole.
+
+    The folder is written with `io.atomic_output_dir`: an existing `out_dir`
+    is replaced only if memotion-tf wrote it (its `.memotion-tf` marker) and
+    it holds nothing else; a file, or a folder holding anything memotion-tf
+    did not write, is refused with `io.OutputError` before anything is written.
     """
     if form not in ("raw", "processed", "both"):
         raise ValueError(f"form must be 'raw', 'processed' or 'both', not {form!r}")
@@ -511,7 +516,7 @@ def write_synthetic_danmu(
     rng = np.random.default_rng(seed)
     rows = _synthetic_rows(rng, size, text_reliability, general_share, shared_share)
 
-    with atomic_directory(out_dir) as tmp:
+    with atomic_output_dir(out_dir, purpose="synthetic danmu data set") as tmp:
         if form in ("raw", "both"):
             text_column = RAW_COLUMNS[raw_style][0]
             values = {

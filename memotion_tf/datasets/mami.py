@@ -35,8 +35,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from memotion_tf.datasets.common import DataError, read_csv, refuse_pickle, resolve_inside
-from memotion_tf.io import atomic_directory
+from memotion_tf.datasets.common import (
+    DataError, DuplicateReport, apply_duplicate_rule, check_duplicate_policy, read_csv, refuse_pickle,
+    require_regular_file, resolve_inside,
+)
+from memotion_tf.io import atomic_output_dir
 
 TRAINING_DIR = "TRAINING"
 TRAINING_FILE = "training.csv"
@@ -67,7 +70,8 @@ class MAMIData:
     `frame` has columns `row` (1-based data row of `texts_file`), `image_name`,
     `image_path`, `text` (cleaned by `clean_mami_text`), `raw_text` and, for
     task A, `label` (0 = not misogynous, 1 = misogynous); for task B one 0/1
-    column per name in `TASK_B_LABELS`.
+    column per name in `TASK_B_LABELS`. `duplicates` says which images were
+    listed twice and what the duplicate rule did.
     """
 
     frame: pd.DataFrame
@@ -76,6 +80,7 @@ class MAMIData:
     class_names: tuple
     labels_file: str  # where the labels were read (training.csv or test_labels.txt)
     texts_file: str  # where file names and texts were read (training.csv or Test.csv)
+    duplicates: DuplicateReport = dataclasses.field(default_factory=DuplicateReport)
 
 
 def label_columns(task):
@@ -136,13 +141,13 @@ def _require_tab_separated(path, fields=None, row=None):
     """MAMI files are tab-separated; a comma-separated copy would otherwise
     surface as a confusing "missing column" error. `fields`, if given, is the
     exact number of fields the first line must have (for headerless files)."""
+    require_regular_file(path)
     refuse_pickle(path)
-    if not os.path.isfile(path):
-        raise DataError("file not found", file=path)
     with open(path, "rb") as f:
         first = f.readline(1 << 16).decode("utf-8", errors="replace").rstrip("\r\n")
     if not first.strip():
-        raise DataError("the first line is empty", file=path, row=row)
+        empty = os.path.getsize(path) == 0
+        raise DataError("empty file (0 bytes)" if empty else "the first line is empty", file=path, row=row)
     if "\t" not in first:
         hint = " (it looks comma-separated)" if "," in first else ""
         raise DataError(
@@ -209,7 +214,7 @@ def _read_test_labels(path, task):
     return labels
 
 
-def read_mami(data_dir, task="A", text_field=TEXT_COLUMN, split="train"):
+def read_mami(data_dir, task="A", text_field=TEXT_COLUMN, split="train", duplicates="error"):
     """Read one split of the official MAMI layout and resolve image paths.
 
     Args:
@@ -218,16 +223,27 @@ def read_mami(data_dir, task="A", text_field=TEXT_COLUMN, split="train"):
         text_field: the transcription column (`Text Transcription`).
         split: "train" (all of TRAINING; see `split_mami` for train/val) or
             "test" (Test.csv joined with the gold test_labels.txt).
+        duplicates: what to do with two rows naming the same image with
+            different labels (see `common.DuplicateReport`): "error"
+            (default), "skip" (drop them, counted) or "keep".
 
     Images are not opened here: `datasets.common.check_images` does that once,
-    before training.
+    before training. Raises DataError, naming file, row and column, for a
+    missing folder or file, a pickle, a file that is empty, not tab-separated,
+    not UTF-8 or has no data rows, a missing column, a label that is not 0 or
+    1, an image name escaping its folder, a test image without a gold label,
+    and (by default) conflicting duplicates.
     """
     _check_task(task)
+    check_duplicate_policy(duplicates)
+    data_dir = os.fspath(data_dir)
     if split not in SPLITS:
         raise ValueError(f"unknown MAMI split {split!r}; expected one of {list(SPLITS)}")
     if os.path.isfile(data_dir):
         refuse_pickle(data_dir)
         raise DataError("expected the dataset folder (with TRAINING/ and test/)", file=data_dir)
+    if not os.path.isdir(data_dir):
+        raise DataError("dataset folder not found (expected TRAINING/ and test/ in it)", file=data_dir)
 
     if split == "train":
         images_dir = os.path.join(data_dir, TRAINING_DIR)
@@ -269,9 +285,11 @@ def read_mami(data_dir, task="A", text_field=TEXT_COLUMN, split="train"):
     frame = pd.DataFrame({**out, **labels})
     for column in label_columns(task):
         frame[column] = frame[column].astype("int64")
+    frame, report = apply_duplicate_rule(frame, "image_name", label_columns(task), duplicates, texts_file,
+                                         file_column="file_name")
     return MAMIData(
         frame=frame, task=task, split=split, class_names=CLASS_NAMES[task],
-        labels_file=labels_file, texts_file=texts_file,
+        labels_file=labels_file, texts_file=texts_file, duplicates=report,
     )
 
 
@@ -508,6 +526,11 @@ def write_synthetic_mami(
     reliability and otherwise a random meme's labels, so either modality alone
     beats chance. Texts carry URLs, watermarks, non-ASCII characters and
     punctuation for the cleaning to remove.
+
+    The folder is written with `io.atomic_output_dir`: an existing `out_dir`
+    is replaced only if memotion-tf wrote it (its `.memotion-tf` marker) and
+    it holds nothing else; a file, or a folder holding anything memotion-tf
+    did not write, is refused with `io.OutputError` before anything is written.
     """
     if test_size is None:
         test_size = max(1, size // 10)
@@ -520,7 +543,7 @@ def write_synthetic_mami(
     train_labels = _draw_labels(rng, size)
     test_labels = _draw_labels(rng, test_size)
 
-    with atomic_directory(out_dir) as tmp:
+    with atomic_output_dir(out_dir, purpose="synthetic mami data set") as tmp:
         train_dir = os.path.join(tmp, TRAINING_DIR)
         test_dir = os.path.join(tmp, TEST_DIR)
         os.makedirs(train_dir)

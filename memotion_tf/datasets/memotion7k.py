@@ -18,8 +18,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from memotion_tf.datasets.common import DataError, read_csv, refuse_pickle, resolve_inside
-from memotion_tf.io import atomic_directory
+from memotion_tf.datasets.common import (
+    DataError, DuplicateReport, apply_duplicate_rule, check_duplicate_policy, read_csv, refuse_pickle,
+    resolve_inside,
+)
+from memotion_tf.io import atomic_output_dir
 
 LABELS_FILE = "labels.csv"
 IMAGES_DIR = "images"
@@ -52,13 +55,15 @@ class MemotionData:
 
     `frame` has columns `row` (1-based data row of labels.csv), `image_name`,
     `image_path`, `text` and, for task A, `label` (index into `class_names`);
-    for tasks B and C one integer column per label name.
+    for tasks B and C one integer column per label name. `duplicates` says
+    which images were listed twice and what the duplicate rule did.
     """
 
     frame: pd.DataFrame
     task: str
     class_names: tuple
     labels_file: str
+    duplicates: DuplicateReport = dataclasses.field(default_factory=DuplicateReport)
 
 
 def label_columns(task):
@@ -67,12 +72,30 @@ def label_columns(task):
     return ["label"] if task == "A" else list(TASK_COLUMNS[task])
 
 
-def read_memotion7k(data_dir, task="A", text_field="text_corrected"):
+def read_memotion7k(data_dir, task="A", text_field="text_corrected", duplicates="error"):
     """Read `labels.csv` and resolve image paths. Images are not opened here:
-    `datasets.common.check_images` does that once, before training."""
+    `datasets.common.check_images` does that once, before training.
+
+    Args:
+        data_dir: the dataset folder, holding `labels.csv` and `images/`.
+        task: "A", "B" or "C" (see `TASK_COLUMNS`).
+        text_field: the text column (`text_corrected` or `text_ocr`).
+        duplicates: what to do with two rows naming the same image with
+            different labels for `task` (see `common.DuplicateReport`):
+            "error" (default), "skip" (drop them, counted) or "keep".
+
+    Raises DataError, naming file, row and column, for a missing folder or
+    file, a pickle, a file that is empty, not UTF-8 or has no data rows, a
+    missing column, an unknown label, an image name escaping `images/`, and
+    (by default) conflicting duplicates.
+    """
+    check_duplicate_policy(duplicates)
+    data_dir = os.fspath(data_dir)
     if os.path.isfile(data_dir):
         refuse_pickle(data_dir)
         raise DataError("expected the dataset folder (with labels.csv and images/)", file=data_dir)
+    if not os.path.isdir(data_dir):
+        raise DataError("dataset folder not found (expected labels.csv and images/ in it)", file=data_dir)
     labels_file = os.path.join(data_dir, LABELS_FILE)
     if not os.path.exists(labels_file):
         pickled = [n for n in ("labels_pd_pickle",) if os.path.exists(os.path.join(data_dir, n))]
@@ -110,8 +133,10 @@ def read_memotion7k(data_dir, task="A", text_field="text_corrected"):
             else:
                 labels[column].append(int(index > 0) if task == "B" else index)
     frame = pd.DataFrame({**out, **labels})
+    frame, report = apply_duplicate_rule(frame, "image_name", label_columns(task), duplicates, labels_file)
     class_names = TASK_A_CLASSES if task == "A" else tuple(TASK_COLUMNS[task])
-    return MemotionData(frame=frame, task=task, class_names=class_names, labels_file=labels_file)
+    return MemotionData(frame=frame, task=task, class_names=class_names, labels_file=labels_file,
+                        duplicates=report)
 
 
 # --------------------------------------------------------------------------
@@ -196,6 +221,11 @@ def write_synthetic_memotion7k(
     modality alone beats chance and the two together beat either. A few texts
     are empty, extensions vary, some pictures are grayscale, and a few
     referenced images are missing or corrupt, as in the real data.
+
+    The folder is written with `io.atomic_output_dir`: an existing `out_dir`
+    is replaced only if memotion-tf wrote it (its `.memotion-tf` marker) and
+    it holds nothing else; a file, or a folder holding anything memotion-tf
+    did not write, is refused with `io.OutputError` before anything is written.
     """
     rng = np.random.default_rng(seed)
     labels = np.concatenate([np.full(n, c) for c, n in enumerate(_class_counts(size))])
@@ -208,7 +238,7 @@ def write_synthetic_memotion7k(
     corrupt = set(special[empty_texts + missing_images : empty_texts + missing_images + corrupt_images].tolist())
 
     rows = []
-    with atomic_directory(out_dir) as tmp:
+    with atomic_output_dir(out_dir, purpose="synthetic memotion7k data set") as tmp:
         os.makedirs(os.path.join(tmp, IMAGES_DIR))
         for i, label in enumerate(labels):
             label = int(label)

@@ -4,23 +4,22 @@ Each entry knows how to write a synthetic copy in the official layout and how
 to check a folder in that layout (what `memotion-tf data synth|check` print).
 The CLI and the papers look datasets up here and never branch on their names.
 
-A synthetic copy carries a marker file (`SYNTHETIC_MARKER`) at its root, so a
-run knows from the data itself whether its numbers come from synthetic memes,
-whichever path the copy is passed by.
+A synthetic copy carries memotion-tf's marker (`io.MARKER`, purpose
+"synthetic ...") at its root, so a run knows from the data itself whether its
+numbers come from synthetic memes, whichever path the copy is passed by; and
+`data synth` never replaces a folder it did not write (`io.atomic_output_dir`).
 """
 
 import dataclasses
 import difflib
-import json
 import logging
 import os
+import sys
 
 from memotion_tf.datasets.common import DataError
-from memotion_tf.io import atomic_directory, create_once
+from memotion_tf.io import create_once, read_marker
 
 log = logging.getLogger("memotion_tf")
-
-SYNTHETIC_MARKER = ".memotion-tf-synthetic.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,22 +52,11 @@ def _write_single_label(dataset):
     return write
 
 
-def _check_single_label(dataset):
-    def check(data_dir, task):
-        from memotion_tf.datasets import mami, memotion7k
-        from memotion_tf.datasets.common import check_images
+def _check_images_dataset(dataset):
+    def check(data_dir, task, duplicates="keep"):
+        from memotion_tf.datasets.check import check_dataset
 
-        reader, text_field = {"memotion7k": (memotion7k.read_memotion7k, "text_corrected"),
-                              "mami": (mami.read_mami, mami.TEXT_COLUMN)}[dataset]
-        data = reader(data_dir, task=task, text_field=text_field)
-        _, report = check_images(data.frame)
-        empty = int((data.frame["text"].astype(str).str.strip() == "").sum())
-        lines = [f"{data.labels_file}: {len(data.frame)} rows, labels valid for task {task}",
-                 report.summary(), f"{empty} memes have an empty `{text_field}`"]
-        if "label" in data.frame:
-            counts = data.frame["label"].value_counts().sort_index()
-            lines.append("class counts: " + ", ".join(f"{data.class_names[i]} {n}" for i, n in counts.items()))
-        return "\n".join(lines)
+        return check_dataset(dataset, data_dir, task, duplicates=duplicates, progress=sys.stdout.isatty())
     return check
 
 
@@ -83,23 +71,6 @@ def _write_semeval21_task6(out, size, seed):
     return f"{size} synthetic semeval21_task6 memes (train/dev/test {sizes})"
 
 
-def _check_semeval21_task6(data_dir, task):
-    """Every split: technique names, label counts, unreadable images."""
-    from memotion_tf.datasets import semeval21_task6 as s21
-    from memotion_tf.datasets.common import check_images
-
-    lines = []
-    for split in s21.SPLITS:
-        data = s21.read_semeval21_task6(data_dir, split)
-        _, report = check_images(data.frame)
-        counts = data.targets.sum(0)
-        lines += [f"{data.json_file}: {len(data.frame)} memes, every technique name valid, "
-                  f"{int(counts.sum())} labels ({counts.sum() / max(len(data.frame), 1):.2f} per meme)",
-                  report.summary(),
-                  "technique counts: " + ", ".join(f"{n} {int(c)}" for n, c in zip(s21.TECHNIQUES, counts))]
-    return "\n".join(lines)
-
-
 def _write_danmu(out, size, seed):
     from memotion_tf.datasets.danmu import write_synthetic_danmu
 
@@ -107,7 +78,7 @@ def _write_danmu(out, size, seed):
     return f"{size} synthetic bullet chats (danmu.csv and train/val/test.csv)"
 
 
-def _check_danmu(data_dir, task):
+def _check_danmu(data_dir, task, duplicates="keep"):
     from memotion_tf.papers.bilimeme import check_danmu
 
     return check_danmu(data_dir)
@@ -116,12 +87,12 @@ def _check_danmu(data_dir, task):
 DATASETS = {
     "memotion7k": Dataset(
         "memotion7k", "Memotion 7k (SemEval-2020 Task 8)", _write_single_label("memotion7k"),
-        _check_single_label("memotion7k"), "labels.csv and images/<image_name>"),
+        _check_images_dataset("memotion7k"), "labels.csv and images/<image_name>"),
     "mami": Dataset(
-        "mami", "MAMI (SemEval-2022 Task 5)", _write_single_label("mami"), _check_single_label("mami"),
+        "mami", "MAMI (SemEval-2022 Task 5)", _write_single_label("mami"), _check_images_dataset("mami"),
         "TRAINING/training.csv (tab-separated) with its images, test/Test.csv, test_labels.txt"),
     "semeval21_task6": Dataset(
-        "semeval21_task6", "SemEval-2021 Task 6, subtask 3", _write_semeval21_task6, _check_semeval21_task6,
+        "semeval21_task6", "SemEval-2021 Task 6, subtask 3", _write_semeval21_task6, _check_images_dataset("semeval21_task6"),
         "training_set_task3/, dev_set_task3_labeled/, test_set_task3/: JSON arrays with the images beside them"),
     "danmu": Dataset(
         "danmu", "Bilibili bullet chats (BiliMemeNet)", _write_danmu, _check_danmu,
@@ -141,32 +112,14 @@ def get_dataset(name):
 def is_synthetic(data_dir):
     """Whether `data_dir` (a folder, or a file in one) is a synthetic copy written by memotion-tf."""
     folder = data_dir if os.path.isdir(data_dir) else os.path.dirname(os.path.abspath(data_dir))
-    return os.path.isfile(os.path.join(folder, SYNTHETIC_MARKER))
-
-
-def _refuse_foreign(out):
-    """`out` must be absent, an empty folder, or a synthetic copy memotion-tf wrote
-    (which is replaced): never a file or a folder holding anything else."""
-    if not os.path.lexists(out):
-        return
-    if not os.path.isdir(out) or os.path.islink(out):
-        raise DataError("exists and is not a folder; synthetic data is written to a new or empty folder "
-                        "(nothing was changed)", file=out)
-    if os.listdir(out) and not is_synthetic(out):
-        raise DataError("is a non-empty folder that memotion-tf did not write; synthetic data is written "
-                        "to a new or empty folder (nothing was changed)", file=out)
+    marker = read_marker(folder)
+    return bool(marker) and str(marker.get("purpose", "")).startswith("synthetic")
 
 
 def synthesize(name, out, size, seed=0):
-    """Write a synthetic copy of dataset `name` to `out` with its marker; returns
-    what was written (one line). Refuses to replace anything it did not write."""
-    dataset = get_dataset(name)
-    _refuse_foreign(out)
-    # The copy and its marker appear at `out` together, in one rename.
-    with atomic_directory(out) as tmp:
-        what = dataset.write(tmp, size, seed)
-        with open(os.path.join(tmp, SYNTHETIC_MARKER), "w") as f:
-            json.dump({"dataset": name, "size": size, "seed": seed}, f)
+    """Write a synthetic copy of dataset `name` to `out`; returns what was
+    written (one line). Refuses to replace anything it did not write."""
+    what = get_dataset(name).write(out, size, seed)
     return f"wrote {what} to {out}"
 
 

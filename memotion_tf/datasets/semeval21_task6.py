@@ -12,7 +12,14 @@ Each `.txt` file is a UTF-8 JSON array of objects
     {"id": "125", "labels": ["Loaded Language", ...],
      "text": "I HATE TRUMP\\n\\nMOST TERRORIST DO", "image": "125_image.png"}
 
-and the images sit beside it in the same folder. Some files named `.png` are
+and the images sit beside it in the same folder. Copies nested one folder
+deeper are read too (`split_file`), e.g. one with
+`dev_set_task3/dev_set_task3_labeled.txt` and the images in
+`dev_set_task3/dev_set_task3_labeled/`. The test file was first released
+without labels; when a split's file has none, the labels come from a gold
+file of the same name at the corpus root (`test_set_task3.txt`), and with no
+gold anywhere the test split is read without labels (for predictions only).
+Some files named `.png` are
 JPEG inside, so images are decoded by content (`datasets.common.check_images`
 uses `tf.io.decode_image`), never by extension. The text keeps its sentence
 separator "\\n\\n", as the 1213Li paper does. Labels are multi-label: a meme
@@ -28,14 +35,18 @@ Example:
 import dataclasses
 import difflib
 import json
+import logging
 import os
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from memotion_tf.datasets.common import DataError, read_json_array, refuse_pickle, resolve_inside
-from memotion_tf.io import atomic_directory
+from memotion_tf.datasets.common import (
+    DataError, DuplicateReport, apply_duplicate_rule, check_duplicate_policy, read_json_array, refuse_pickle,
+    resolve_inside,
+)
+from memotion_tf.io import atomic_output_dir
 
 # The 22 technique names of subtask 3, exactly as in `techniques_list_task3.txt`
 # and in that file's order (which is also the column order of `targets`).
@@ -74,6 +85,8 @@ SPLITS = {
 REAL_SIZES = (687, 63, 200)  # train, dev, test
 REQUIRED_KEYS = ("id", "labels", "text", "image")
 
+log = logging.getLogger("memotion_tf")
+
 
 @dataclasses.dataclass
 class SemEval21Task6Data:
@@ -81,19 +94,36 @@ class SemEval21Task6Data:
 
     `frame` has columns `row` (1-based position in the JSON array), `id`,
     `text` (sentences still joined by "\\n\\n"), `image_name` (as in the file),
-    `image_path` (resolved inside the split folder) and `labels` (list of
-    technique names, as in the file). `targets` is the multi-hot matrix of
+    `image_path` (resolved inside the split's image folder) and `labels` (list
+    of technique names, as in the file; None for every meme of a split read
+    without gold labels). `targets` is the multi-hot matrix of
     `frame["labels"]` over `class_names`, recomputed from the frame so it stays
     aligned after rows are dropped (e.g. by `check_images`).
+
+    `json_file` is where the memes were read; `labels_file` where their labels
+    were read (the same file, a gold file at the corpus root for a test split
+    released without labels, or None when no gold labels exist: then
+    `labelled` is False and `targets` raises DataError, and the caller can
+    only write predictions). `duplicates` says which images were listed twice
+    and what the duplicate rule did.
     """
 
     frame: pd.DataFrame
     split: str
     json_file: str
     class_names: tuple = TECHNIQUES
+    labels_file: str = None
+    duplicates: DuplicateReport = dataclasses.field(default_factory=DuplicateReport)
+
+    @property
+    def labelled(self):
+        return self.labels_file is not None
 
     @property
     def targets(self):
+        if not self.labelled:
+            raise DataError(f"the {self.split} split has no gold labels: it can be predicted, not scored",
+                            file=self.json_file)
         return multi_hot(self.frame["labels"])
 
 
@@ -103,6 +133,8 @@ def multi_hot(label_lists):
     label_lists = list(label_lists)
     out = np.zeros((len(label_lists), len(TECHNIQUES)), np.float32)
     for i, labels in enumerate(label_lists):
+        if labels is None:
+            raise DataError(f"meme {i} has no gold labels (a split read without them): it cannot be scored")
         for name in labels:
             if name not in _TECHNIQUE_INDEX:
                 raise ValueError(f"unknown technique {name!r} in meme {i}")
@@ -118,12 +150,73 @@ def unknown_technique_message(name):
     return f"unknown technique {name!r}{hint}"
 
 
-def split_file(data_dir, split):
-    """Path of the JSON file of `split` ("train", "dev" or "test")."""
+def _check_split(split):
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
+
+
+def _subfolders(folder):
+    """Visible subfolders of `folder`, sorted; notebook checkpoints, macOS
+    archive debris and other hidden folders are not data."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [n for n in names if not n.startswith((".", "__MACOSX")) and os.path.isdir(os.path.join(folder, n))]
+
+
+def split_file(data_dir, split):
+    """Path of the JSON file of `split` ("train", "dev" or "test").
+
+    The official layout has `<folder>/<file>` at the corpus root (`SPLITS`);
+    copies that nest the split one level deeper are found too:
+    `<any folder>/<folder>/<file>` or `<any folder>/<file>` (e.g.
+    `dev_set_task3/dev_set_task3_labeled.txt`, with the images in
+    `dev_set_task3/dev_set_task3_labeled/`). The official path wins; two
+    nested candidates are an error naming both."""
+    _check_split(split)
+    data_dir = os.fspath(data_dir)
     folder, name = SPLITS[split]
-    return os.path.join(data_dir, folder, name)
+    official = os.path.join(data_dir, folder, name)
+    if os.path.isfile(official):
+        return official
+    nested = []
+    for sub in _subfolders(data_dir):
+        for candidate in (os.path.join(data_dir, sub, folder, name), os.path.join(data_dir, sub, name)):
+            if os.path.isfile(candidate):
+                nested.append(candidate)
+    if len(nested) > 1:
+        raise DataError(f"split {split}: {name} found in more than one place: {nested}; keep one", file=data_dir)
+    if nested:
+        return nested[0]
+    if os.path.isdir(os.path.join(data_dir, folder)):
+        return official  # the folder is there: reading says the file is missing
+    found = _subfolders(data_dir)
+    raise DataError(f"split folder {folder}/ not found, nor {name} one folder deeper; found {found}",
+                    file=data_dir)
+
+
+def _image_folder(json_file, names):
+    """The folder holding a split's images: beside the JSON file (official),
+    or a folder named after it or after the split next to it (a nested copy).
+    The candidate holding most of the listed images wins; ties go to the
+    official place."""
+    here = os.path.dirname(json_file)
+    stem = os.path.splitext(os.path.basename(json_file))[0]
+    candidates = [here] + [os.path.join(here, n) for n in (stem,) if os.path.isdir(os.path.join(here, n))]
+    if len(candidates) == 1 or not names:
+        return here
+
+    def present(folder):
+        count = 0
+        for name in names:
+            try:
+                count += os.path.isfile(os.path.join(folder, name))
+            except (ValueError, TypeError):
+                pass
+        return count
+
+    return max(candidates, key=present)  # max keeps the first of equal counts
 
 
 def check_label_list(labels, where, file, row):
@@ -140,48 +233,112 @@ def check_label_list(labels, where, file, row):
 
 
 def _load_json_array(path):
-    return read_json_array(path, expected="a JSON array of memes")
+    entries = read_json_array(path, expected="a JSON array of memes")
+    if not entries:
+        raise DataError("no memes: the file is an empty JSON array", file=path)
+    return entries
 
 
-def read_semeval21_task6(data_dir, split="train", require_labels=True):
+def _meme_id(entry, file, row):
+    if not isinstance(entry, dict):
+        raise DataError(f"expected a JSON object, found {type(entry).__name__}", file=file, row=row)
+    if "id" not in entry:
+        raise DataError("missing key 'id'", file=file, row=row, column="id")
+    meme_id = entry["id"]
+    if not isinstance(meme_id, str) or not meme_id:
+        raise DataError(f"id must be a non-empty string, found {meme_id!r}", file=file, row=row, column="id")
+    return meme_id
+
+
+def _gold_labels(path, ids):
+    """id -> labels from a gold file, which must list exactly `ids`."""
+    gold = {}
+    for row, entry in enumerate(_load_json_array(path), start=1):
+        meme_id = _meme_id(entry, path, row)
+        where = f"id {meme_id!r}: "
+        if meme_id in gold:
+            raise DataError(f"{where}duplicate id", file=path, row=row, column="id")
+        if "labels" not in entry:
+            raise DataError(f"{where}missing key 'labels' in the gold file", file=path, row=row, column="labels")
+        gold[meme_id] = list(check_label_list(entry["labels"], where, path, row))
+    missing = [i for i in ids if i not in gold]
+    extra = [i for i in gold if i not in set(ids)]
+    if missing or extra:
+        what = f"no gold labels for id(s) {missing[:5]}" if missing else f"id(s) {extra[:5]} not in the split"
+        raise DataError(f"the gold file does not match the split: {what}", file=path)
+    return gold
+
+
+def _find_gold(data_dir, json_file):
+    """A labelled copy of an unlabelled split file: a file of the same name at
+    the corpus root or in a visible subfolder (the released test gold), other
+    than `json_file` itself."""
+    name = os.path.basename(json_file)
+    candidates = [os.path.join(data_dir, name)] + [
+        os.path.join(data_dir, sub, name) for sub in _subfolders(data_dir)]
+    for candidate in candidates:
+        if os.path.isfile(candidate) and not os.path.samefile(candidate, json_file):
+            return candidate
+    return None
+
+
+def read_semeval21_task6(data_dir, split="train", require_labels=None, duplicates="error"):
     """Read one split and resolve its image paths. Images are not opened here:
     `datasets.common.check_images` decodes each once, by content, before training.
 
     Args:
-        data_dir: the folder holding the three split folders.
+        data_dir: the corpus folder: the official layout, or a copy nested one
+            folder deeper (see `split_file`).
         split: "train", "dev" or "test".
-        require_labels: with False, an entry without "labels" (e.g. the test
-            file as first released, before the gold labels) reads as no labels.
+        require_labels: whether the split must come with gold labels. None
+            (default): train and dev must, test may not. A split file whose
+            memes carry no "labels" at all takes them from a gold file of the
+            same name at the corpus root (how the test gold was released;
+            `labels_file` says which file gave them, and it is logged); with
+            none there, the split is read without labels (`labelled` False)
+            unless labels are required, which is an error.
+        duplicates: what to do with one image listed under two ids with
+            different labels (see `common.DuplicateReport`): "error"
+            (default), "skip" (drop those memes, counted) or "keep".
 
-    Every entry must have "id", "labels", "text" and "image" of the right type;
-    every label must be one of `TECHNIQUES`, exactly; ids must be unique.
-    Anything else raises `DataError` naming the file, the row and the id.
+    Every entry must have "id", "text" and "image" (and "labels", in a
+    labelled file) of the right type; every label must be one of
+    `TECHNIQUES`, exactly; ids must be unique; the file must hold at least one
+    meme. Anything else raises `DataError` naming the file, the row and the id.
     """
+    _check_split(split)
+    check_duplicate_policy(duplicates)
+    if require_labels is None:
+        require_labels = split != "test"
     data_dir = os.fspath(data_dir)
     if os.path.isfile(data_dir):
         refuse_pickle(data_dir)
         raise DataError("expected the corpus folder (with the split folders)", file=data_dir)
-    json_file = split_file(data_dir, split)
     if not os.path.isdir(data_dir):
         raise DataError("corpus folder not found", file=data_dir)
-    if not os.path.isdir(os.path.dirname(json_file)):
-        found = sorted(os.listdir(data_dir))
-        raise DataError(f"split folder {SPLITS[split][0]}/ not found; found {found}", file=data_dir)
+    json_file = split_file(data_dir, split)
     entries = _load_json_array(json_file)
-    folder = os.path.dirname(json_file)
+    unlabelled = all(isinstance(e, dict) and "labels" not in e for e in entries)
+    labels_file, gold = json_file, None
+    if unlabelled:
+        ids = [_meme_id(e, json_file, row) for row, e in enumerate(entries, start=1)]
+        labels_file = _find_gold(data_dir, json_file)
+        if labels_file is not None:
+            gold = _gold_labels(labels_file, ids)
+            log.info("%s split: labels from %s (%s has none)", split, labels_file, json_file)
+        elif require_labels:
+            raise DataError(f"no meme of the {split} split has labels, and no gold file {os.path.basename(json_file)} "
+                            f"is at the corpus root", file=json_file)
+        else:
+            log.warning("%s split: %s has no labels and no gold file was found; read without labels "
+                        "(predictions only, no scores)", split, json_file)
+    folder = _image_folder(json_file, [e.get("image") for e in entries if isinstance(e, dict)
+                                       and isinstance(e.get("image"), str)][:200])
 
     columns = {k: [] for k in ("row", "id", "text", "image_name", "image_path", "labels")}
     seen = {}
     for row, entry in enumerate(entries, start=1):
-        if not isinstance(entry, dict):
-            raise DataError(f"expected a JSON object, found {type(entry).__name__}", file=json_file, row=row)
-        meme_id = entry.get("id")
-        if "id" not in entry:
-            raise DataError("missing key 'id'", file=json_file, row=row, column="id")
-        if not isinstance(meme_id, str) or not meme_id:
-            raise DataError(
-                f"id must be a non-empty string, found {meme_id!r}", file=json_file, row=row, column="id"
-            )
+        meme_id = _meme_id(entry, json_file, row)
         where = f"id {meme_id!r}: "
         if meme_id in seen:
             raise DataError(
@@ -189,9 +346,12 @@ def read_semeval21_task6(data_dir, split="train", require_labels=True):
             )
         seen[meme_id] = row
         for key in REQUIRED_KEYS[1:]:
-            if key not in entry and not (key == "labels" and not require_labels):
+            if key not in entry and not (key == "labels" and unlabelled):
                 raise DataError(f"{where}missing key {key!r}", file=json_file, row=row, column=key)
-        labels = check_label_list(entry.get("labels", []), where, json_file, row)
+        if unlabelled:
+            labels = gold[meme_id] if gold is not None else None
+        else:
+            labels = list(check_label_list(entry["labels"], where, json_file, row))
         for key in ("text", "image"):
             if not isinstance(entry[key], str):
                 raise DataError(
@@ -210,9 +370,14 @@ def read_semeval21_task6(data_dir, split="train", require_labels=True):
         columns["text"].append(entry["text"])
         columns["image_name"].append(entry["image"])
         columns["image_path"].append(image_path)
-        columns["labels"].append(list(labels))
+        columns["labels"].append(labels)
     frame = pd.DataFrame(columns)
-    return SemEval21Task6Data(frame=frame, split=split, json_file=json_file)
+    report = DuplicateReport(policy=duplicates)
+    if labels_file is not None:
+        frame, report = apply_duplicate_rule(frame, "image_name", ["labels"], duplicates, json_file,
+                                             file_column="image")
+    return SemEval21Task6Data(frame=frame, split=split, json_file=json_file, labels_file=labels_file,
+                              duplicates=report)
 
 
 # --------------------------------------------------------------------------
@@ -396,7 +561,12 @@ def write_synthetic_semeval21_task6(out_dir, sizes=REAL_SIZES, seed=0):
     shape in the picture (`IMAGE_CUES`) or only through both together
     (`BOTH`); Repetition shows as a repeated sentence. Texts join 2-4
     sentences with "\\n\\n". A share of `.png` files hold JPEG bytes, as in
-    the real corpus. The whole folder appears at once (`atomic_directory`).
+    the real corpus. The whole folder appears at once (`io.atomic_output_dir`).
+
+    The folder is written with `io.atomic_output_dir`: an existing `out_dir`
+    is replaced only if memotion-tf wrote it (its `.memotion-tf` marker) and
+    it holds nothing else; a file, or a folder holding anything memotion-tf
+    did not write, is refused with `io.OutputError` before anything is written.
     """
     if len(sizes) != len(SPLITS) or any(int(n) < 0 for n in sizes):
         raise ValueError(f"sizes must be three non-negative counts (train, dev, test), got {sizes!r}")
@@ -404,7 +574,7 @@ def write_synthetic_semeval21_task6(out_dir, sizes=REAL_SIZES, seed=0):
     total = int(sum(sizes))
     ids = rng.permutation(np.arange(1, total + 1) + 100).tolist()
     start = 0
-    with atomic_directory(out_dir) as tmp:
+    with atomic_output_dir(out_dir, purpose="synthetic semeval21_task6 data set") as tmp:
         for split, size in zip(SPLITS, sizes):
             folder_name, json_name = SPLITS[split]
             folder = os.path.join(tmp, folder_name)

@@ -40,6 +40,13 @@ Choices:
   position (the UoR hold-out, the CN-HIT folds) come out the same.
 - Bullet chats are stored as released; jieba segmentation stays a step of
   the BiliMemeNet reproduction.
+- The builders read every row, conflicting duplicates included
+  (`duplicates="keep"`), and `read_from_tfds` applies the caller's duplicate
+  rule, so a prepared copy serves every rule. A SemEval split read without
+  gold labels is stored with empty label lists and `labelled: False` in the
+  metadata, and comes back with `labels` None, as the reader gives it.
+- Image bytes are read as the image check reads them (`common.read_image_file`):
+  a FIFO, a device or a file over `MAX_IMAGE_BYTES` is stored empty, never read.
 
 `read_from_tfds` turns a prepared split back into the reader's dataclass, so
 a reproduction runs unchanged on either source (`data_source = "tfds"` in a
@@ -59,6 +66,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from memotion_tf.datasets import danmu, mami, memotion7k, semeval21_task6
+from memotion_tf.datasets.common import apply_duplicate_rule, check_duplicate_policy, read_image_file
 from memotion_tf.io import atomic_write_bytes
 
 log = logging.getLogger("memotion_tf")
@@ -80,11 +88,10 @@ def _image_features():
 
 
 def _read_image(path):
-    """(bytes, found) of an image file the reader resolved."""
-    if not os.path.isfile(path):
-        return b"", False
-    with open(path, "rb") as f:
-        return f.read(), True
+    """(bytes, found) of an image file the reader resolved; a file that is
+    not a regular one or over the size limit is found, with no bytes."""
+    data, problem = read_image_file(path)
+    return data, problem != "missing"
 
 
 def _text(value):
@@ -229,7 +236,8 @@ class Memotion7k(_ReaderBuilder):
 
     def _read(self, manual_dir):
         config = self.builder_config
-        return {"train": memotion7k.read_memotion7k(manual_dir, task=config.task, text_field=config.text_field)}
+        return {"train": memotion7k.read_memotion7k(manual_dir, task=config.task, text_field=config.text_field,
+                                                    duplicates="keep")}
 
     def _source_files(self, data):
         return [data.labels_file]
@@ -308,7 +316,8 @@ class MAMI(_ReaderBuilder):
 
     def _read(self, manual_dir):
         config = self.builder_config
-        return {split: mami.read_mami(manual_dir, task=config.task, text_field=config.text_field, split=split)
+        return {split: mami.read_mami(manual_dir, task=config.task, text_field=config.text_field, split=split,
+                                      duplicates="keep")
                 for split in mami.SPLITS}
 
     def _source_files(self, data):
@@ -373,14 +382,18 @@ class SemEval21Task6(_ReaderBuilder):
                     doc="The meme's techniques, in the file's order.")}
 
     def _read(self, manual_dir):
-        return {split: semeval21_task6.read_semeval21_task6(manual_dir, split=split)
+        return {split: semeval21_task6.read_semeval21_task6(manual_dir, split=split, duplicates="keep")
                 for split in semeval21_task6.SPLITS}
 
+    def _extra_metadata(self, splits):
+        return {"labelled": {split: bool(data.labelled) for split, data in splits.items()}}
+
     def _source_files(self, data):
-        return [data.json_file]
+        return [data.json_file] + ([data.labels_file] if data.labels_file not in (None, data.json_file) else [])
 
     def _encode(self, data, i, record):
-        return {k: record[k] for k in ("row", "id", "text", "image_name", "labels")}
+        example = {k: record[k] for k in ("row", "id", "text", "image_name")}
+        return dict(example, labels=record["labels"] if record["labels"] is not None else [])
 
     def _columns(self):
         return ["row", "id", "text", "image_name", "image_path", "labels"]
@@ -391,7 +404,11 @@ class SemEval21Task6(_ReaderBuilder):
                 "labels": [semeval21_task6.TECHNIQUES[i] for i in example["labels"]]}
 
     def _wrap(self, frame, split, source, metadata):
-        return semeval21_task6.SemEval21Task6Data(frame=frame, split=split, json_file=source)
+        labelled = bool(metadata.get("labelled", {}).get(split, True))
+        if not labelled:
+            frame["labels"] = pd.Series([None] * len(frame), dtype=object)
+        return semeval21_task6.SemEval21Task6Data(frame=frame, split=split, json_file=source,
+                                                  labels_file=source if labelled else None)
 
 
 # --------------------------------------------------------------------------
@@ -560,7 +577,7 @@ def _materialise(image, found, name, row, image_dir):
 
 
 def read_from_tfds(dataset, manual_dir=None, split="train", *, tfds_data_dir=None, image_dir=None,
-                   **reader_args):
+                   duplicates="error", **reader_args):
     """Read one split through TFDS as the dataset's reader reads it from files.
 
     Returns the reader's own dataclass (`MemotionData`, `MAMIData`,
@@ -579,9 +596,12 @@ def read_from_tfds(dataset, manual_dir=None, split="train", *, tfds_data_dir=Non
             table have only `train`).
         tfds_data_dir: where TFDS keeps prepared datasets; None: its default.
         image_dir: where image files are written (datasets with images only).
+        duplicates: the reader's duplicate rule ("error", "skip" or "keep";
+            see `common.DuplicateReport`), applied to the prepared records.
         **reader_args: the reader's arguments that choose the builder config:
             `task`, `text_field` (Memotion 7k, MAMI); `level`, `form` (danmu).
     """
+    check_duplicate_policy(duplicates)
     builder = prepare(dataset, manual_dir, tfds_data_dir, **reader_args)
     if split not in builder.info.splits:
         raise ValueError(f"{builder.info.full_name} has no split {split!r}; it has {sorted(builder.info.splits)}")
@@ -597,4 +617,17 @@ def read_from_tfds(dataset, manual_dir=None, split="train", *, tfds_data_dir=Non
     columns = builder._columns()
     extra = [c for c in (records[0] if records else {}) if c not in columns]
     frame = pd.DataFrame(records, columns=columns + extra)
-    return builder._wrap(frame, split, os.fspath(builder.data_dir), builder.info.metadata or {})
+    data = builder._wrap(frame, split, os.fspath(builder.data_dir), builder.info.metadata or {})
+    labels = _DUPLICATE_LABELS.get(dataset)
+    if labels is not None and (dataset != "semeval21_task6" or data.labelled):
+        data.frame, data.duplicates = apply_duplicate_rule(
+            data.frame, "image_name", labels(builder), duplicates, os.fspath(builder.data_dir))
+    return data
+
+
+# Per dataset with images: the label columns the duplicate rule compares.
+_DUPLICATE_LABELS = {
+    "memotion7k": lambda builder: memotion7k.label_columns(builder.builder_config.task),
+    "mami": lambda builder: mami.label_columns(builder.builder_config.task),
+    "semeval21_task6": lambda builder: ["labels"],
+}

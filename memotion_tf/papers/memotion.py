@@ -60,15 +60,20 @@ class PreparedData:
         size = dict(self.heads)[head]
         return ("no", "yes") if size == 2 and len(LEVELS[head]) > 2 else tuple(LEVELS[head])
 
-    def split(self, name, fold=0):
+    def split(self, name, fold=0, images=False):
+        """The memes of a split; `images=True` keeps only those whose image is usable."""
         train_index, val_index = self.folds[fold]
         if name == "train":
-            return self.frame.iloc[train_index].reset_index(drop=True)
-        if name == "val":
-            return self.frame.iloc[val_index].reset_index(drop=True)
-        if name == "all":
-            return self.frame
-        raise ValueError(f"unknown split {name!r}; expected train, val or all")
+            frame = self.frame.iloc[train_index].reset_index(drop=True)
+        elif name == "val":
+            frame = self.frame.iloc[val_index].reset_index(drop=True)
+        elif name == "all":
+            frame = self.frame
+        else:
+            raise ValueError(f"unknown split {name!r}; expected train, val or all")
+        if images and "image_ok" in frame:
+            frame = frame[frame["image_ok"]].reset_index(drop=True)
+        return frame
 
 
 def split_indices(labels, val_fraction, split_seed):
@@ -99,14 +104,24 @@ def read_records(config, data_dir, reader, split=None, **reader_args):
     return reader(data_dir, **reader_args) if split is None else reader(data_dir, split=split, **reader_args)
 
 
-def prepare_data(config, data_dir, synthetic=False, progress=True):
-    """Read, validate and split once; all rows of a table share the result."""
+def prepare_data(config, data_dir, synthetic=False, progress=None, images_required=True):
+    """Read, validate and split once; all rows of a table share the result.
+
+    With `images_required=False` (a table with text-only rows) memes whose
+    image is missing or unreadable stay, marked `image_ok = False`: text rows
+    train and score on them, image rows leave them out of both splits."""
+    import sys
+
     from memotion_tf.datasets.common import check_images
     from memotion_tf.datasets.memotion7k import read_memotion7k
 
-    data = read_records(config, data_dir, read_memotion7k, task=config.task, text_field=config.text_field)
+    data = read_records(config, data_dir, read_memotion7k, task=config.task, text_field=config.text_field,
+                        duplicates=config.duplicates)
     log.info("read %d memes from %s", len(data.frame), data.labels_file)
-    frame, report = check_images(data.frame, progress=progress)
+    if getattr(data, "duplicates", None) is not None:
+        log.info("%s", data.duplicates.summary())
+    progress = sys.stdout.isatty() if progress is None else progress
+    frame, report = check_images(data.frame, progress=progress, required=images_required)
     log.info(report.summary())
     heads = task_heads(config.task)
     # Stratified on the label (tasks B and C: on their first label, humour).
@@ -270,7 +285,8 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     if heads and (config.loss != "categorical_crossentropy" or config.gmm):
         raise config_lib.ConfigError(f"{config.config_path}: Memotion task {config.task} trains with "
                                      "loss = \"categorical_crossentropy\" (one per label), without GMM")
-    train, val = data.split("train", fold), data.split("val", fold)
+    images = "image" in modalities
+    train, val = data.split("train", fold, images=images), data.split("val", fold, images=images)
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     two_views = config.loss == "clean_raw_kl"
     if config.text_cleaning or two_views:
@@ -370,13 +386,22 @@ class MemotionPaper(Paper):
         _augmentation(config)
 
     def prepare(self, configs, data_dir, synthetic):
+        from memotion_tf.models import MODELS
+
         first = configs[0]
         for config in configs[1:]:
-            for field in ("dataset", "task", "text_field", "val_fraction", "split_seed", "folds"):
+            for field in ("dataset", "task", "text_field", "val_fraction", "split_seed", "folds", "duplicates"):
                 if getattr(config, field) != getattr(first, field):
                     raise config_lib.ConfigError(f"{config.config_path}: `{field}` differs from "
                                                  f"{first.config_path}; the rows share one split")
-        return prepare_data(first, data_dir, synthetic)
+        # Every meme stays when some row reads no image; the image rows leave out those without one.
+        text_only = any("image" not in MODELS[c.model].modalities for c in configs)
+        data = prepare_data(first, data_dir, synthetic, images_required=not text_only)
+        missing = int((~data.frame["image_ok"]).sum()) if "image_ok" in data.frame else 0
+        if missing:
+            log.info("%d memes without a usable image stay for the text-only rows; the image rows leave "
+                     "them out of training and scoring", missing)
+        return data
 
     def data_summary(self, data):
         train, val = data.folds[0]
@@ -407,7 +432,7 @@ class MemotionPaper(Paper):
         fold = self.fold(data, seed)
         model, vectorizer, probabilities = train_once(config, data, seed, ctx.strategy, fold=fold,
                                                       callbacks=ctx.callbacks(), verbose=ctx.verbose)
-        val = data.split("val", fold)
+        val = data.split("val", fold, images=reads_images(config))
         metrics = score(data, val, probabilities)
         if data.heads:
             from memotion_tf.models.multi_head import head_slices
@@ -424,7 +449,8 @@ class MemotionPaper(Paper):
                 image_size=config.image_size if "image" in model_modalities(model) else None,
                 metadata={
                     "paper": config.paper, "system": config.system, "dataset": config.dataset,
-                    "task": config.task, "text_field": config.text_field,
+                    "task": config.task, "text_field": config.text_field, "duplicates": config.duplicates,
+                    "images_required": "image_ok" not in data.frame,
                     "val_fraction": config.val_fraction, "split_seed": config.split_seed,
                     "folds": config.folds, "fold": fold, "seed": seed, "val_metrics": metrics,
                 },
@@ -441,7 +467,7 @@ class MemotionPaper(Paper):
         from memotion_tf.evaluation.plots import plot_confusion, plot_confusions, plot_curves
 
         first = records[0]
-        val = data.split("val", first.get("fold", 0))
+        val = data.split("val", first.get("fold", 0), images=reads_images(unit.config))
         title = f"{unit.system} (seed {first['seed']}, validation)"
         path = os.path.join(folder, "confusion_matrix.png")
         if data.heads:
@@ -484,10 +510,12 @@ class MemotionPaper(Paper):
         serve, _, _ = load_exported(saved_model)
         config = config_lib.ExperimentConfig(dataset=meta["dataset"], task=meta["task"],
                                              text_field=meta["text_field"], val_fraction=meta["val_fraction"],
-                                             split_seed=meta["split_seed"], folds=meta.get("folds", 0))
-        data = prepare_data(config, data_dir, progress=False)
-        frame = data.split(split, meta.get("fold", 0))
+                                             split_seed=meta["split_seed"], folds=meta.get("folds", 0),
+                                             duplicates=meta.get("duplicates", "error"))
         uses_image = "image" in meta["modalities"]
+        data = prepare_data(config, data_dir, progress=False,
+                            images_required=meta.get("images_required", uses_image))
+        frame = data.split(split, meta.get("fold", 0), images=uses_image)
         probabilities = []
         for start in range(0, len(frame), batch_size):
             chunk = frame.iloc[start:start + batch_size]
@@ -497,6 +525,12 @@ class MemotionPaper(Paper):
             probabilities.append(out["probabilities"].numpy())
         probabilities = np.concatenate(probabilities) if probabilities else np.zeros((0, len(meta["class_names"])))
         return {"examples": len(frame), "metrics": score(data, frame, probabilities)}
+
+
+def reads_images(config):
+    from memotion_tf.models import MODELS
+
+    return "image" in MODELS[config.model].modalities
 
 
 def score(data, frame, probabilities):
