@@ -41,6 +41,8 @@ def test_results_follow_the_contract(uor_run):
     assert {k: results[k] for k in ("paper", "dataset", "task", "synthetic", "profile")} == {
         "paper": "uor", "dataset": "memotion7k", "task": "A", "synthetic": True, "profile": "quick"}
     assert [r["system"] for r in results["rows"]] == ["LSTM-T+GMM", "CNN-LSTM-TI"]
+    # The text-only row keeps the 4 memes whose image is missing or corrupt; the image row leaves them out.
+    assert results["data"]["memes"] == 480 and results["data"]["skipped_images"] == 4
     for row in results["rows"]:
         assert row["seeds"] == [0, 1]
         assert row["config"].endswith(".toml")
