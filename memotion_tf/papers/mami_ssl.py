@@ -1,18 +1,26 @@
-"""Semi-supervised MAMI (CROM-AE + RAW-N-COOK): Tables 3, 4 and 5, and a
-supervised CLIP-features baseline.
+"""Multimodal Semi-supervised Learning for Sentiment Analysis of Image Macros
+(CROM-AE + RAW-N-COOK). Pham Thai Hoang Tung, Nguyen Tan Viet, Ngo Tien Anh;
+supervised by Phan Duy Hung (a slide deck). Tables 3, 4 and 5 on MAMI
+(SemEval-2022 Task 5, Fersini et al., ACL Anthology 2022.semeval-1.74), and a
+supervised CLIP-features baseline of ours.
 
-    MAMI TRAINING (split 8,000 / 2,000) + test (1,000)
+    MAMI TRAINING (split 8,000 train / 2,000 validation) + test (1,000)
       -> CLIP image and text embeddings, extracted once per split and cached
-      -> per seed: CROM-AE on every training meme (labels unused)
-      -> per system, label ratio (0.3 / 0.1 / 0.05) and seed: a seeded labelled
-         subset of train; the classifier on it (StepLR, Adam, 50 epochs, batch 40)
-      -> weighted F1 and ROC AUC on test, mean/std/min/max over the seeds
+         (`memotion_tf.features.clip`, under the user cache)
+      -> per seed: CROM-AE on every training meme, labels unused; trained once
+         and shared by every row and ratio that uses its encoders
+         (`<OUT>/CROM-AE/seed_<k>/`)
+      -> per row (system x label ratio 0.3 / 0.1 / 0.05) and seed: a seeded
+         labelled subset of train; RAW-N-COOK on it (StepLR, Adam, 50 epochs,
+         batch 40), validation weighted F1 and AUC logged every epoch
+      -> weighted F1 and ROC AUC on test (the runner: mean/std/min/max)
       -> per row: SavedModel (CLIP + encoders + classifier, raw text and image
          bytes in), ROC curves, per-label confusion matrices, training curves
-      -> results.json / results.md: ours beside the paper's numbers and the
-         paper's other baselines.
+      -> results.md: ours beside the paper's numbers, trivial baselines on the
+         same test set, and the paper's other baselines printed from its tables.
 
-The rows (configs under `configs/mami_ssl/`):
+The rows (configs under `configs/mami_ssl/`), each at every ratio of
+`protocol.ratios` (one results row and folder `<system>_ratio-<r>` per ratio):
 
 | system                           | CROM-AE encoders | loss               |
 |----------------------------------|------------------|--------------------|
@@ -22,51 +30,58 @@ The rows (configs under `configs/mami_ssl/`):
 | w/o DB loss + CROM-AE encoders   |                  | BCE                |
 | Supervised CLIP features (linear)|                  | BCE, linear probe  |
 
-Choices where the paper (a slide deck) is silent, also in the configs' notes:
-- Task. Tables 3-4 report "weighted-average F1" and AUC; weighted F1 is the
-  official MAMI subtask B score and the DB loss is a multi-label loss, so the
-  task is B: four labels (shaming, stereotype, objectification, violence).
-- StepLR steps once per epoch (step size 1): with gamma 0.85-0.93 over 50
-  epochs, a larger step would make the per-ratio tuning of gamma moot.
-- CROM-AE uses the same optimiser, epochs and batch size (Table 2) without
-  StepLR, since it does not depend on the label ratio; it is trained once per
-  seed and shared by the rows that use its encoders.
-- The labelled subset is redrawn per seed (the split train/val is fixed by
-  `split_seed`); seed k of every row uses the same subset, so rows are paired.
-- The model after the last epoch is evaluated (the paper shows validation
-  curves but names no model selection); predictions at probability 0.5.
+Where everything is:
+- data: `datasets/mami.py` (reader, split, labelled subset, synthetic writer)
+- features: `features/clip.py` (CLIP, tokenizer, cache); text cleaning
+  `preprocessing/mami_text.py` (in-graph) and `datasets/mami.py` (Python)
+- models: `models/crom_ae.py` (CROM-AE, RAW-N-COOK, the exported composition)
+- loss: `losses/distribution_balanced.py`; metrics and plots: `evaluation/multilabel.py`
+- configs: `configs/mami_ssl/`; pipeline: `pipelines/mami_ssl.py`; notebook: `notebooks/mami_ssl.ipynb`
+
+Choices where the slides are silent (also in `notes` below, printed under the
+table, and in the configs' comments):
+- Task B: Tables 3-4 report "weighted-average F1", the official subtask B score,
+  and the DB loss is a multi-label loss.
+- Labelled subset: `ratio` x the 8,000 train memes, i.e. 2,400 / 800 / 400. The
+  slides' data slide shows "Labeled data: 2000, Unlabeled data: 6000" of the 8,000,
+  a fraction 0.25 that matches none of the three ratios their tables report; we
+  follow the tables (`--set protocol.ratios=[0.25]` with a gamma for "0.25"
+  gives the 2,000 / 6,000 split). Drawn per seed, stratified on the label pattern;
+  seed k of every row uses the same subset (paired rows).
+- F_image and F_text are CLIP's projected embeddings, L2-normalised
+  (`protocol.normalize_features`); AUC is the support-weighted mean of the
+  per-label ROC AUCs (the slides say only "area under the ROC curve").
+- RAW-N-COOK's sizes are not given: hidden layer 512, PReLU, dropout 0.2,
+  encoders' latent 512 (`model_args`, `protocol.crom_ae.latent_dim`).
+- StepLR steps once per epoch; CROM-AE uses the same optimiser, epochs and
+  batch (Table 2) without StepLR; the model after the last epoch is scored, at
+  probability 0.5.
 - The supervised CLIP-features baseline is a linear classifier (logistic
-  regression) on the concatenated CLIP features, BCE, labelled subset only;
-  "w/o DB loss + CROM-AE encoders" is the same features with RAW-N-COOK's MLP.
+  regression) on the concatenated CLIP features, BCE, labelled subset only.
 """
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import math
 import os
+import shutil
 
 import numpy as np
 
 from memotion_tf import config as config_lib
-from memotion_tf.evaluation.report import format_summary, results_header
-from memotion_tf.experiments import CONFIG_DIR, slug, synthetic_dir
-from memotion_tf.io import atomic_file, atomic_write_json, atomic_write_text
-from memotion_tf.training.backup import AtomicBackupAndRestore
+from memotion_tf import paths
+from memotion_tf.io import atomic_file, atomic_write_json
+from memotion_tf.papers.base import Paper, Run, Unit, check_keys, config_signature, constructor_arguments, slug
 
 log = logging.getLogger("memotion_tf")
 
-PAPER = "mami-ssl"
-CONFIGS = [
-    "mami_ssl/ours.toml",
-    "mami_ssl/wo_crom_ae.toml",
-    "mami_ssl/wo_db_loss.toml",
-    "mami_ssl/wo_db_loss_crom_ae.toml",
-    "mami_ssl/supervised_clip.toml",
-]
 TITLE = ("Multimodal semi-supervised learning for sentiment analysis of image macros "
          "(CROM-AE + RAW-N-COOK), Tables 3-5: MAMI subtask B")
 METRICS = (("weighted_f1", "weighted-F1"), ("auc", "AUC"))
+CROM_AE_FOLDER = "CROM-AE"  # under OUT: one trained CROM-AE per seed, shared by the rows
 
 # Tables 3 (weighted F1) and 4 (AUC) of the paper: the baselines we do not
 # train, printed beside ours.
@@ -95,86 +110,44 @@ PROTOCOL_KEYS = {
     "tiny_clip": "sizes of the random tiny CLIP (see memotion_tf.features.clip.TINY_CLIP)",
     "crom_ae": "CROM-AE: latent_dim, and optionally epochs / batch_size / learning_rate",
     "export_ratios": "ratios whose rows export a SavedModel (each holds a copy of CLIP)",
-    "feature_cache": "folder of the cached features (default <out>/features)",
+    "feature_cache": "folder of the cached CLIP features (default: under the user cache, MEMOTION_TF_HOME)",
 }
+CROM_AE_KEYS = {"latent_dim": "width of each encoder's output", "epochs": "default: epochs",
+                "batch_size": "default: batch_size", "learning_rate": "default: learning_rate"}
 # Protocol keys that every row must share (they define the features and CROM-AE).
 SHARED_KEYS = ("normalize_features", "clip_init_seed", "tiny_clip", "crom_ae", "feature_batch_size",
                "feature_cache")
+# Config fields every row must share (one feature cache, one split, one CROM-AE).
+SHARED_FIELDS = ("dataset", "task", "text_field", "preset", "image_size", "max_length", "val_fraction",
+                 "split_seed", "synthetic_size", "data_source", "tfds_data_dir")
 LOSSES = ("distribution_balanced", "binary_crossentropy")
 SCHEDULES = ("step", "constant")
+# RawNCook's arguments that come from the data and protocol.crom_ae, not from model_args.
+DERIVED_MODEL_ARGS = ("image_dim", "text_dim", "num_labels", "latent_dim")
 
 
 def ratio_key(ratio):
     return f"{float(ratio):g}"
 
 
-# --------------------------------------------------------------------------
-# Configs.
-# --------------------------------------------------------------------------
-
-
-def config_files():
-    return [os.path.join(CONFIG_DIR, c) for c in CONFIGS]
-
-
-def check_config(config):
-    """Errors that name the config file, before anything is trained."""
-    where = config.config_path or config.system
-    problems = []
-    if config.dataset != "mami":
-        problems.append(f"dataset must be 'mami', not {config.dataset!r}")
-    if config.task not in ("A", "B"):
-        problems.append(f"task must be A or B, not {config.task!r}")
-    if config.model != "raw_n_cook":
-        problems.append(f"model must be 'raw_n_cook', not {config.model!r}")
-    if config.loss not in LOSSES:
-        problems.append(f"loss must be one of {LOSSES}, not {config.loss!r}")
-    if config.loss == "binary_crossentropy" and config.loss_args:
-        problems.append("binary_crossentropy takes no loss_args")
-    if config.lr_schedule not in SCHEDULES:
-        problems.append(f"lr_schedule must be one of {SCHEDULES}, not {config.lr_schedule!r}")
-    unknown = set(config.protocol) - set(PROTOCOL_KEYS)
-    if unknown:
-        problems.append(f"unknown protocol key(s) {sorted(unknown)}; known: {sorted(PROTOCOL_KEYS)}")
-    ratios = config.protocol.get("ratios", [])
-    if not ratios or not all(0 < float(r) < 1 for r in ratios):
-        problems.append(f"protocol.ratios must be fractions in (0, 1), got {ratios!r}")
-    if config.lr_schedule == "step":
-        missing = [ratio_key(r) for r in ratios if ratio_key(r) not in config.protocol.get("step_gamma", {})]
-        if missing:
-            problems.append(f"protocol.step_gamma has no gamma for ratio(s) {missing}")
-    if "latent_dim" not in config.protocol.get("crom_ae", {}):
-        problems.append("protocol.crom_ae.latent_dim is required")
-    if problems:
-        raise config_lib.ConfigError(f"{where}: " + "; ".join(problems))
-    return config
-
-
-def load_configs(profile="quick", overrides=(), systems=None):
-    configs = [check_config(config_lib.load_config(p, profile, overrides)) for p in config_files()]
-    configs = config_lib.select_systems(configs, systems, PAPER)
-    first = configs[0]
-    for config in configs[1:]:
-        for field in ("dataset", "task", "text_field", "preset", "image_size", "max_length",
-                      "val_fraction", "split_seed", "synthetic_size"):
-            if getattr(config, field) != getattr(first, field):
-                raise config_lib.ConfigError(
-                    f"{config.config_path}: `{field}` differs from {first.config_path}; the rows share "
-                    "one feature cache and one CROM-AE")
-        for key in SHARED_KEYS:
-            if config.protocol.get(key) != first.protocol.get(key):
-                raise config_lib.ConfigError(
-                    f"{config.config_path}: protocol.{key} differs from {first.config_path}")
-    users = [c for c in configs if uses_encoders(c)]
-    for config in users[1:]:
-        if ae_settings(config) != ae_settings(users[0]):
-            raise config_lib.ConfigError(f"{config.config_path}: CROM-AE settings (epochs, batch_size, "
-                                         f"learning_rate, protocol.crom_ae) differ from {users[0].config_path}")
-    return configs
+def row_dir_name(system, ratio):
+    """A row's folder under OUT: `<system>_ratio-<r>`."""
+    return f"{slug(system).strip('_')}_ratio-{ratio_key(ratio)}"
 
 
 def uses_encoders(config):
     return bool(config.model_args.get("use_encoders", True))
+
+
+def ae_settings(config):
+    ae = dict(config.protocol["crom_ae"])
+    return {"latent_dim": int(ae["latent_dim"]), "epochs": int(ae.get("epochs", config.epochs)),
+            "batch_size": int(ae.get("batch_size", config.batch_size)),
+            "learning_rate": float(ae.get("learning_rate", config.learning_rate))}
+
+
+def export_ratios(config):
+    return [float(r) for r in config.protocol.get("export_ratios", config.protocol.get("ratios", []))]
 
 
 # --------------------------------------------------------------------------
@@ -184,7 +157,8 @@ def uses_encoders(config):
 
 @dataclasses.dataclass
 class SSLData:
-    """Everything the rows share: frames, labels, split and cached CLIP features."""
+    """Everything the rows share: frames, labels, split and cached CLIP features,
+    and the CROM-AE of each seed once trained or loaded."""
 
     train_frame: object  # all usable rows of TRAINING (train + validation)
     test_frame: object
@@ -203,25 +177,15 @@ class SSLData:
     data_dir: str
     synthetic: bool
     skip_reports: dict
+    cache_dir: str = ""
+    ae_config: object = None  # the config whose settings train CROM-AE (the first row using it)
+    crom_ae: dict = dataclasses.field(default_factory=dict)  # seed -> (model, history)
 
     def inputs(self, split, index=None):
         feats = self.features[split]
         if index is None:
             return dict(feats)
         return {k: v[index] for k, v in feats.items()}
-
-
-def ensure_data(config, data_dir=None):
-    """(dataset folder, synthetic?): the embedded synthetic MAMI is written once."""
-    from memotion_tf.datasets.mami import write_synthetic_mami
-
-    if data_dir:
-        return data_dir, False
-    path = synthetic_dir("mami", config.synthetic_size)
-    if not os.path.exists(path):
-        log.info("writing %d synthetic MAMI memes to %s", config.synthetic_size, path)
-        write_synthetic_mami(path, size=config.synthetic_size, seed=0)
-    return path, True
 
 
 def clip_spec(config):
@@ -251,7 +215,7 @@ def read_splits(config, data_dir, progress=False):
     checked; from the files, or through TFDS with `data_source = "tfds"`."""
     from memotion_tf.datasets.common import check_images
     from memotion_tf.datasets.mami import read_mami
-    from memotion_tf.experiments import read_records
+    from memotion_tf.papers.memotion import read_records
 
     frames, reports = {}, {}
     for split in ("train", "test"):
@@ -260,6 +224,21 @@ def read_splits(config, data_dir, progress=False):
         frames[split], reports[split] = check_images(data.frame, progress=progress)
         log.info(reports[split].summary())
     return frames, reports
+
+
+def feature_cache_dir(config, data_dir):
+    """Where the CLIP features of `data_dir` live: `protocol.feature_cache`, else
+    `<user cache>/features/mami-ssl/<data and model>/`. The user cache serves
+    every OUT (ViT-L/14 features of 11,000 memes are extracted once, not per
+    run folder); one folder per data copy and CLIP keeps a run on one copy from
+    evicting another's files (a file's own key still checks every image and text)."""
+    if config.protocol.get("feature_cache"):
+        return os.fspath(config.protocol["feature_cache"])
+    what = {"data_dir": os.path.realpath(data_dir), "clip": clip_spec(config), "image_size": config.image_size,
+            "max_length": config.max_length, "task": config.task, "text_field": config.text_field,
+            "normalize": bool(config.protocol.get("normalize_features", True))}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    return os.path.join(paths.home(), "features", "mami-ssl", digest)
 
 
 def prepare_data(config, data_dir, synthetic, cache_dir, progress=False):
@@ -287,7 +266,7 @@ def prepare_data(config, data_dir, synthetic, cache_dir, progress=False):
         test_labels=frames["test"][columns].to_numpy().astype("float32"),
         train_index=train_index, val_index=val_index, features=features, feature_digests=digests,
         cache_hits=hits, extractor=extractor, vectorizer=vectorizer, image_size=config.image_size,
-        clip_spec=spec, data_dir=data_dir, synthetic=synthetic, skip_reports=reports,
+        clip_spec=spec, data_dir=data_dir, synthetic=synthetic, skip_reports=reports, cache_dir=cache_dir,
     )
 
 
@@ -296,20 +275,34 @@ def prepare_data(config, data_dir, synthetic, cache_dir, progress=False):
 # --------------------------------------------------------------------------
 
 
-def _fit_verbose(verbose):
-    return 0 if verbose is None else verbose
+def predict_probabilities(model, inputs, batch_size=256):
+    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return (1.0 / (1.0 + np.exp(-logits.astype("float64")))).astype("float32")
 
 
-def ae_settings(config):
-    ae = dict(config.protocol["crom_ae"])
-    return {"latent_dim": int(ae["latent_dim"]), "epochs": int(ae.get("epochs", config.epochs)),
-            "batch_size": int(ae.get("batch_size", config.batch_size)),
-            "learning_rate": float(ae.get("learning_rate", config.learning_rate))}
+def _epoch_metrics_callback(x, y, threshold):
+    """A callback that adds the paper's metrics on the validation memes
+    (`val_weighted_f1`, `val_auc`, the slides' Figures 22-23) to each epoch's
+    logs, for the history, the curves and TensorBoard."""
+    import keras
+
+    from memotion_tf.evaluation.multilabel import multilabel_metrics
+
+    class EpochMetrics(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            metrics = multilabel_metrics(y, predict_probabilities(self.model, x), threshold)
+            logs.update({f"val_{name}": value for name, value in metrics.items()})
+
+    return EpochMetrics()
 
 
-def train_crom_ae(config, data, seed, strategy, backup_dir=None, verbose=None):
+def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
     """CROM-AE on every training meme (labelled and unlabelled); validation
-    memes give the validation curves. Returns (model, history dict)."""
+    memes give the validation curves. With a run context `ctx`, the fit
+    carries its callbacks (backup, history, TensorBoard, progress).
+    Returns (model, history dict of every epoch)."""
     import keras
 
     from memotion_tf.models.crom_ae import CROMAE
@@ -327,11 +320,12 @@ def train_crom_ae(config, data, seed, strategy, backup_dir=None, verbose=None):
                        latent_dim=settings["latent_dim"])
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
                       loss={"text_from_image": "mse", "image_from_text": "mse"})
-    callbacks = [AtomicBackupAndRestore(backup_dir, delete_checkpoint=True)] if backup_dir else []
-    history = model.fit(train, targets(train), validation_data=(val, targets(val)),
-                        batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
-                        epochs=settings["epochs"], callbacks=callbacks, verbose=_fit_verbose(verbose))
-    return model, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    fit = model.fit(train, targets(train), validation_data=(val, targets(val)),
+                    batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
+                    epochs=settings["epochs"], callbacks=ctx.callbacks() if ctx else [],
+                    verbose=ctx.verbose if ctx else verbose)
+    history = (ctx.history() if ctx else None) or {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    return model, history
 
 
 def make_loss(config, labels):
@@ -386,9 +380,11 @@ def labelled_rows(data, ratio, seed):
     return labelled
 
 
-def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, backup_dir=None, verbose=None):
-    """RAW-N-COOK (or an ablation) on the labelled subset only. Returns
-    (model, history, labelled positions)."""
+def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None, verbose=0):
+    """RAW-N-COOK (or an ablation) on the labelled subset only; validation
+    weighted F1 and AUC logged every epoch. With a run context `ctx`, the fit
+    carries its callbacks (backup, history, TensorBoard, progress).
+    Returns (model, history of every epoch, labelled positions)."""
     import keras
 
     labelled = labelled_rows(data, ratio, seed)
@@ -401,88 +397,108 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, backup_d
         model = build_classifier(config, data, crom_ae)
         model.compile(optimizer=keras.optimizers.Adam(step_lr(config, ratio, steps)),
                       loss=make_loss(config, y))
-    callbacks = [AtomicBackupAndRestore(backup_dir, delete_checkpoint=True)] if backup_dir else []
-    history = model.fit(x, y, validation_data=(val_x, val_y), batch_size=global_batch, epochs=config.epochs,
-                        callbacks=callbacks, verbose=_fit_verbose(verbose))
-    return model, {k: [float(v) for v in vs] for k, vs in history.history.items()}, labelled
-
-
-def predict_probabilities(model, inputs, batch_size=256):
-    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
-    return (1.0 / (1.0 + np.exp(-logits.astype("float64")))).astype("float32")
+    metrics = _epoch_metrics_callback(val_x, val_y, float(config.protocol.get("threshold", 0.5)))
+    callbacks = ctx.callbacks(before=[metrics]) if ctx else [metrics]
+    fit = model.fit(x, y, validation_data=(val_x, val_y), batch_size=global_batch, epochs=config.epochs,
+                    callbacks=callbacks, verbose=ctx.verbose if ctx else verbose)
+    history = (ctx.history() if ctx else None) or {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    return model, history, labelled
 
 
 # --------------------------------------------------------------------------
-# Rows, records and export.
+# The CROM-AE of each seed, shared by the rows.
 # --------------------------------------------------------------------------
 
 
-def _signature(config, ratio):
-    """What a finished run depends on: the config without what does not change
-    its training (other ratios' settings, export, paths, paper numbers)."""
-    keep = dataclasses.asdict(config)
-    for key in ("paper_metrics", "notes", "config_path", "seeds", "logical_cpus"):
-        keep.pop(key)
-    protocol = keep.pop("protocol")
-    keep["protocol"] = {k: v for k, v in protocol.items()
-                        if k not in ("export_ratios", "feature_cache", "ratios", "step_gamma")}
-    keep["ratio"] = float(ratio)
-    if config.lr_schedule == "step":
-        keep["protocol"]["step_gamma"] = protocol["step_gamma"][ratio_key(ratio)]
-    return keep
+def ae_signature(data, seed=None):
+    """What a trained CROM-AE depends on (without `seed`: what every seed's shares)."""
+    config = data.ae_config
+    signature = {"crom_ae": ae_settings(config), "train_features": data.feature_digests["train"],
+                 "split_seed": config.split_seed, "val_fraction": config.val_fraction}
+    return signature if seed is None else dict(signature, seed=seed)
 
 
-def row_dir_name(system, ratio):
-    return f"{slug(system).strip('_')}_ratio-{ratio_key(ratio)}"
+def crom_ae_folder(out, seed):
+    return os.path.join(out, CROM_AE_FOLDER, f"seed_{seed}")
 
 
-class CROMAEStore:
-    """One CROM-AE per seed, trained on first use, kept in memory and on disk
-    (`<out>/CROM-AE/seed_<k>/`), reused while its settings and features are unchanged."""
+def read_crom_ae_record(out, seed, signature=None):
+    """The record of seed `seed`'s trained CROM-AE under OUT, if it matches `signature`."""
+    path = os.path.join(crom_ae_folder(out, seed), "record.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        record = json.load(f)
+    return record if signature is None or record.get("signature") == signature else None
 
-    def __init__(self, config, data, out_dir, strategy, verbose=None):
-        self.config, self.data, self.strategy, self.verbose = config, data, strategy, verbose
-        self.folder = os.path.join(out_dir, "CROM-AE")
-        self.models, self.histories = {}, {}
 
-    def signature(self, seed):
-        return {"crom_ae": ae_settings(self.config), "train_features": self.data.feature_digests["train"],
-                "split_seed": self.config.split_seed, "val_fraction": self.config.val_fraction, "seed": seed}
+def crom_ae_for_seed(data, seed, ctx):
+    """Seed `seed`'s CROM-AE: from memory, from `<OUT>/CROM-AE/seed_<k>/` when
+    its signature matches, or trained now. It lives beside the rows, not in one
+    row's backup, because every row and ratio using the encoders shares it: a
+    resume reuses it whichever row asks first (its training backup sits under
+    `<OUT>/CROM-AE/backup/seed_<k>/` until the weights and record are final).
+    Returns (model, history)."""
+    from memotion_tf.models.crom_ae import CROMAE
+    from memotion_tf.runner import RunContext
 
-    def get(self, seed):
-        if seed in self.models:
-            return self.models[seed], self.histories[seed]
-        from memotion_tf.models.crom_ae import CROMAE
+    if seed in data.crom_ae:
+        return data.crom_ae[seed]
+    out = os.path.dirname(os.path.abspath(ctx.folder))
+    folder = crom_ae_folder(out, seed)
+    weights_path = os.path.join(folder, "crom_ae.weights.h5")
+    signature = ae_signature(data, seed)
+    record = read_crom_ae_record(out, seed, signature)
+    if record and os.path.exists(weights_path):
+        feats = data.features["train"]
+        with ctx.strategy.scope():
+            model = CROMAE(image_dim=feats["image_features"].shape[1], text_dim=feats["text_features"].shape[1],
+                           latent_dim=signature["crom_ae"]["latent_dim"])
+            model.load_weights(weights_path)
+        log.info("CROM-AE seed %d: reusing %s", seed, weights_path)
+        data.crom_ae[seed] = (model, record["history"])
+        return data.crom_ae[seed]
 
-        folder = os.path.join(self.folder, f"seed_{seed}")
-        record_path = os.path.join(folder, "record.json")
-        weights_path = os.path.join(folder, "crom_ae.weights.h5")
-        signature = self.signature(seed)
-        model = None
-        if os.path.exists(record_path) and os.path.exists(weights_path):
-            with open(record_path) as f:
-                record = json.load(f)
-            if record.get("signature") == signature:
-                feats = self.data.features["train"]
-                with self.strategy.scope():
-                    model = CROMAE(image_dim=feats["image_features"].shape[1],
-                                   text_dim=feats["text_features"].shape[1],
-                                   latent_dim=signature["crom_ae"]["latent_dim"])
-                model.load_weights(weights_path)
-                history = record["history"]
-                log.info("CROM-AE seed %d: reusing %s", seed, weights_path)
-        if model is None:
-            log.info("CROM-AE seed %d: training on %d memes (%d epochs)", seed, len(self.data.train_index),
-                     signature["crom_ae"]["epochs"])
-            model, history = train_crom_ae(self.config, self.data, seed, self.strategy,
-                                           backup_dir=os.path.join(folder, "backup"), verbose=self.verbose)
-            log.info("CROM-AE seed %d: reconstruction MSE image->text %.4f, text->image %.4f (validation)",
-                     seed, history["val_text_from_image_loss"][-1], history["val_image_from_text_loss"][-1])
-            with atomic_file(weights_path) as tmp:
-                model.save_weights(tmp)
-            atomic_write_json(record_path, {"seed": seed, "signature": signature, "history": history})
-        self.models[seed], self.histories[seed] = model, history
-        return model, history
+    root = os.path.join(out, CROM_AE_FOLDER)
+    backup_dir = os.path.join(root, "backup", f"seed_{seed}")
+    _drop_stale_backup(backup_dir, signature)
+    ae_ctx = RunContext(seed=seed, strategy=ctx.strategy, folder=root, backup_dir=backup_dir, verbose=ctx.verbose,
+                        progress=ctx.progress)
+    log.info("CROM-AE seed %d: training on %d memes (%d epochs)", seed, len(data.train_index),
+             signature["crom_ae"]["epochs"])
+    model, history = train_crom_ae(data.ae_config, data, seed, ctx.strategy, ctx=ae_ctx)
+    log.info("CROM-AE seed %d: reconstruction MSE image->text %.4f, text->image %.4f (validation)",
+             seed, history["val_text_from_image_loss"][-1], history["val_image_from_text_loss"][-1])
+    os.makedirs(folder, exist_ok=True)
+    with atomic_file(weights_path) as tmp:
+        model.save_weights(tmp)
+    atomic_write_json(os.path.join(folder, "record.json"), {"seed": seed, "signature": signature, "history": history})
+    # Only now, with the weights and record final, may the backup go.
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(backup_dir))  # the last seed's takes the empty folder with it
+    data.crom_ae[seed] = (model, history)
+    return data.crom_ae[seed]
+
+
+def _drop_stale_backup(backup_dir, signature):
+    """A backup left by a killed run continues only if it was made for the
+    same CROM-AE settings and features; another one is removed first."""
+    marker = os.path.join(backup_dir, "signature.json")
+    if os.path.exists(marker):
+        with open(marker) as f:
+            if json.load(f) == signature:
+                return
+    if os.path.isdir(backup_dir):
+        log.info("CROM-AE: removing a training backup made for other settings (%s)", backup_dir)
+        shutil.rmtree(backup_dir)
+    os.makedirs(backup_dir, exist_ok=True)
+    atomic_write_json(marker, signature)
+
+
+# --------------------------------------------------------------------------
+# Export and scoring of a SavedModel.
+# --------------------------------------------------------------------------
 
 
 def export_row(model, data, config, ratio, seed, metrics, path):
@@ -490,213 +506,21 @@ def export_row(model, data, config, ratio, seed, metrics, path):
     from memotion_tf.models.crom_ae import clip_meme_classifier
 
     composed = clip_meme_classifier(data.extractor, model)
-    return export_classifier(
+    export_classifier(
         composed, path, class_names=data.label_names, vectorizer=data.vectorizer, image_size=data.image_size,
         multi_label=True, threshold=float(config.protocol.get("threshold", 0.5)),
         metadata={
-            "paper": PAPER, "system": config.system, "dataset": config.dataset, "task": config.task,
+            "paper": MAMISSL.name, "system": config.system, "dataset": config.dataset, "task": config.task,
             "text_field": config.text_field, "label_ratio": ratio, "seed": seed,
             "val_fraction": config.val_fraction, "split_seed": config.split_seed,
             "clip": data.clip_spec, "text_cleaning": "mami_clean (inside the SavedModel)",
-            "evaluation_split": "test",
-            "test_metrics": metrics,
+            "evaluation_split": "test", "test_metrics": metrics,
         },
     )
+    return {}
 
 
-def run_row(config, ratio, data, out_dir, strategy, ae_store, seeds=None, verbose=None):
-    """Train `seeds` runs of one system at one label ratio; export the first;
-    plot; return the results row."""
-    from memotion_tf.evaluation.metrics import summarize_runs
-    from memotion_tf.evaluation.multilabel import (
-        multilabel_metrics, plot_label_confusions, plot_roc_curves, plot_ssl_curves,
-    )
-
-    seeds = list(range(config.seeds if seeds is None else seeds))
-    row_dir = os.path.join(out_dir, row_dir_name(config.system, ratio))
-    saved_model = os.path.join(row_dir, "saved_model")
-    export = any(math.isclose(float(ratio), float(r)) for r in config.protocol.get("export_ratios", [ratio]))
-    threshold = float(config.protocol.get("threshold", 0.5))
-    with_encoders = uses_encoders(config)
-    runs = []
-    for seed in seeds:
-        signature = dict(_signature(config, ratio), features=data.feature_digests,
-                         crom_ae=ae_store.signature(seed) if with_encoders else None)
-        record_path = os.path.join(row_dir, "runs", f"seed_{seed}.json")
-        if os.path.exists(record_path):
-            with open(record_path) as f:
-                record = json.load(f)
-            if record.get("signature") == signature and (
-                    seed != seeds[0] or not export or os.path.exists(saved_model)):
-                log.info("%s @ %s seed %d: already finished, reusing %s", config.system, ratio, seed, record_path)
-                runs.append(record)
-                continue
-        crom_ae = ae_store.get(seed)[0] if with_encoders else None
-        model, history, labelled = train_classifier(
-            config, data, ratio, seed, strategy, crom_ae=crom_ae,
-            backup_dir=os.path.join(row_dir, "backup", f"seed_{seed}"), verbose=verbose)
-        probabilities = predict_probabilities(model, data.inputs("test"))
-        metrics = multilabel_metrics(data.test_labels, probabilities, threshold)
-        val_metrics = multilabel_metrics(data.labels[data.val_index],
-                                         predict_probabilities(model, data.inputs("train", data.val_index)),
-                                         threshold)
-        log.info("%s @ ratio %s seed %d (%d labelled): test weighted-F1 %.4f, AUC %.4f", config.system,
-                 ratio_key(ratio), seed, len(labelled), metrics["weighted_f1"], metrics["auc"])
-        if seed == seeds[0] and export:
-            export_row(model, data, config, ratio, seed, metrics, saved_model)
-            log.info("%s @ ratio %s: exported SavedModel to %s", config.system, ratio_key(ratio), saved_model)
-        record = {"seed": seed, "signature": signature, "labelled": int(len(labelled)), "metrics": metrics,
-                  "val_metrics": val_metrics, "history": history,
-                  "test_probabilities": probabilities.round(6).tolist()}
-        atomic_write_json(record_path, record)
-        runs.append(record)
-
-    first = runs[0]
-    probabilities = np.asarray(first["test_probabilities"])
-    title = f"{config.system}, label ratio {ratio_key(ratio)} (seed {first['seed']}, test)"
-    plot_roc_curves(data.test_labels, probabilities, data.label_names, title,
-                    os.path.join(row_dir, "roc_curves.png"))
-    plot_label_confusions(data.test_labels, (probabilities >= threshold).astype(int), data.label_names, title,
-                          os.path.join(row_dir, "confusion_matrix.png"))
-    ae_histories = [ae_store.get(r["seed"])[1] for r in runs] if with_encoders else []
-    plot_ssl_curves(ae_histories, [r["history"] for r in runs],
-                    f"{config.system}, label ratio {ratio_key(ratio)}: training curves",
-                    os.path.join(row_dir, "training_curves.png"))
-    return {
-        "system": config.system,
-        "ratio": float(ratio),
-        "config": config.config_path,
-        "seeds": [r["seed"] for r in runs],
-        "labelled": first["labelled"],
-        "metrics": {m: summarize_runs([r["metrics"][m] for r in runs]) for m, _ in METRICS},
-        "paper": dict(config.paper_metrics.get(ratio_key(ratio), {})),
-        "saved_model": os.path.relpath(saved_model) if export else None,
-        "notes": config.notes,
-    }
-
-
-# --------------------------------------------------------------------------
-# Results.
-# --------------------------------------------------------------------------
-
-
-def _fmt(summary):
-    return format_summary(summary, digits=4)  # the papers' tables give 4 decimals
-
-
-def _paper(value):
-    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
-
-
-def results_markdown(results):
-    clip = results["clip"]["preset"] or "a small random-init CLIP (embedded default)"
-    lines = results_header(TITLE, results, f"task {results['task']}", "MAMI",
-                           details=f", CLIP: {clip}. Test set: {results['test_examples']} memes")
-    if not results["clip"]["preset"]:
-        lines.append("**Features from a randomly initialised CLIP only exercise the machinery.**")
-    lines += ["", "## Ours beside the paper (Tables 3, 4 and 5)", "",
-              "| System | label ratio | paper weighted-F1 | paper AUC | ours weighted-F1 | ours AUC | runs |",
-              "|---|---|---|---|---|---|---|"]
-    for row in results["rows"]:
-        paper = row["paper"]
-        lines.append(f"| {row['system']} | {ratio_key(row['ratio'])} | {_paper(paper.get('test_weighted_f1'))} | "
-                     f"{_paper(paper.get('test_auc'))} | {_fmt(row['metrics']['weighted_f1'])} | "
-                     f"{_fmt(row['metrics']['auc'])} | {len(row['seeds'])} |")
-    lines += ["", "## The paper's other baselines (printed from Tables 3 and 4, not trained here)", "",
-              "| metric | label ratio | " + " | ".join(BASELINES) + " |",
-              "|---|---|" + "---|" * len(BASELINES)]
-    for metric, label in METRICS:
-        for ratio, values in PAPER_BASELINES[metric].items():
-            lines.append(f"| {label} | {ratio} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
-    lines += ["", "Ours: mean ± sample std [min, max] over the runs; weighted F1 is the official MAMI "
-              "subtask B score, AUC the support-weighted mean of the per-label ROC AUCs. "
-              "The ablation rows have paper numbers only at ratio 0.3 (Table 5, weighted F1)."]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def plot_summary(results, path):
-    """Weighted F1 and AUC against the label ratio, ours (mean, min-max bars) and the paper's "Ours"."""
-    from memotion_tf.evaluation.plots import plt, save_figure
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    systems = list(dict.fromkeys(r["system"] for r in results["rows"]))
-    for ax, (metric, label) in zip(axes, METRICS):
-        for i, system in enumerate(systems):
-            rows = sorted((r for r in results["rows"] if r["system"] == system), key=lambda r: r["ratio"])
-            x = [r["ratio"] for r in rows]
-            mean = np.array([r["metrics"][metric]["mean"] for r in rows])
-            low = mean - np.array([r["metrics"][metric]["min"] for r in rows])
-            high = np.array([r["metrics"][metric]["max"] for r in rows]) - mean
-            ax.errorbar(x, mean, yerr=[low, high], marker="o", capsize=3, color=f"C{i}", label=f"{system} (ours)")
-        paper = sorted((r["ratio"], r["paper"].get(f"test_{metric}")) for r in results["rows"]
-                       if r["system"] == "Ours" and r["paper"].get(f"test_{metric}") is not None)
-        if paper:
-            ax.plot(*zip(*paper), color="black", linestyle="--", marker="x", label="Ours (paper)")
-        ax.set_xscale("log")
-        ax.minorticks_off()
-        ax.set_xticks([0.05, 0.1, 0.3], labels=["0.05", "0.1", "0.3"])
-        ax.set_xlabel("label ratio")
-        ax.set_ylabel(f"test {label}")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("Semi-supervised MAMI: ours against the label ratio", fontsize=10)
-    save_figure(fig, path)
-
-
-def run_configs(configs, profile, data_dir=None, out_dir=None, seeds=None, verbose=None):
-    """Train every row of `configs` (each at each of its ratios) and write the
-    results under `out_dir` (default `runs/mami_ssl`)."""
-    from memotion_tf.training.strategy import get_strategy, single_machine
-
-    first = configs[0]
-    out_dir = out_dir or os.path.join("runs", "mami_ssl")
-    strategy = single_machine(get_strategy(first.logical_cpus), "MAMI-SSL")
-    data_path, synthetic = ensure_data(first, data_dir)
-    cache_dir = first.protocol.get("feature_cache") or os.path.join(out_dir, "features")
-    data = prepare_data(first, data_path, synthetic, cache_dir)
-    ae_config = next((c for c in configs if uses_encoders(c)), first)
-    ae_store = CROMAEStore(ae_config, data, out_dir, strategy, verbose=verbose)
-    rows = []
-    for config in configs:
-        for ratio in config.protocol["ratios"]:
-            rows.append(run_row(config, float(ratio), data, out_dir, strategy, ae_store, seeds=seeds,
-                                verbose=verbose))
-    results = {
-        "paper": PAPER, "dataset": first.dataset, "task": first.task, "synthetic": synthetic,
-        "profile": profile, "rows": rows,
-        "clip": data.clip_spec, "test_examples": int(len(data.test_frame)),
-        "train_examples": int(len(data.train_index)), "val_examples": int(len(data.val_index)),
-        "skipped_images": {split: len(report.skipped) for split, report in data.skip_reports.items()},
-        "feature_cache": {split: {"digest": d, "hit": data.cache_hits[split]}
-                          for split, d in data.feature_digests.items()},
-        "paper_baselines": {m: {r: dict(zip(BASELINES, v)) for r, v in t.items()}
-                            for m, t in PAPER_BASELINES.items()},
-    }
-    markdown = results_markdown(results)
-    atomic_write_json(os.path.join(out_dir, "results.json"), results)
-    atomic_write_text(os.path.join(out_dir, "results.md"), markdown)
-    plot_summary(results, os.path.join(out_dir, "summary.png"))
-    return results, markdown
-
-
-def reproduce(profile="quick", data_dir=None, out_dir=None, seeds=None, systems=None, overrides=(),
-              verbose=None, logical_cpus=None):
-    """Run every row (system x label ratio) of Tables 3-5 and the supervised
-    baseline; write results.json / results.md, SavedModels and plots under
-    `out_dir` (default `runs/mami_ssl`)."""
-    configs = load_configs(profile, overrides, systems)
-    if logical_cpus is not None:
-        configs = [c.replace(logical_cpus=logical_cpus) for c in configs]
-    return run_configs(configs, profile, data_dir, out_dir, seeds, verbose)
-
-
-def train_config(path, profile="quick", data_dir=None, out_dir=None, overrides=(), verbose=None):
-    """One config file's rows (`memotion-tf train --config configs/mami_ssl/ours.toml`)."""
-    config = check_config(config_lib.load_config(path, profile, overrides))
-    return run_configs([config], profile, data_dir, out_dir, None, verbose)
-
-
-def evaluate_saved_model(saved_model, data_dir, split="test", batch_size=64):
+def evaluate_saved_model(saved_model, meta, data_dir, split="test", batch_size=64):
     """Weighted F1 and AUC of an exported row, from the SavedModel alone (raw
     transcriptions and image bytes in), on `split`: "test", or "val" / "train"
     as the SavedModel's metadata (`split_seed`, `val_fraction`) defines them."""
@@ -707,14 +531,12 @@ def evaluate_saved_model(saved_model, data_dir, split="test", batch_size=64):
     from memotion_tf.evaluation.multilabel import multilabel_metrics
     from memotion_tf.export import load_exported
 
-    serve, meta, _ = load_exported(saved_model)
-    frame, _ = check_images(read_mami(data_dir, task=meta["task"], text_field=meta["text_field"],
-                                      split="test" if split == "test" else "train").frame, progress=False)
+    serve, _, _ = load_exported(saved_model)
+    frame, report = check_images(read_mami(data_dir, task=meta["task"], text_field=meta["text_field"],
+                                           split="test" if split == "test" else "train").frame, progress=False)
     if split in ("train", "val"):
         train, val = split_mami(frame, seed=meta["split_seed"], val_fraction=meta["val_fraction"])
         frame = frame.iloc[train if split == "train" else val].reset_index(drop=True)
-    elif split != "test":
-        raise ValueError(f"unknown split {split!r}; expected test, val or train")
     probabilities = []
     for start in range(0, len(frame), batch_size):
         chunk = frame.iloc[start:start + batch_size]
@@ -723,5 +545,327 @@ def evaluate_saved_model(saved_model, data_dir, split="test", batch_size=64):
         probabilities.append(out["probabilities"].numpy())
     labels = frame[label_columns(meta["task"])].to_numpy()
     metrics = multilabel_metrics(labels, np.concatenate(probabilities), threshold=meta["threshold"])
-    return {"saved_model": saved_model, "system": meta.get("system"), "label_ratio": meta.get("label_ratio"),
-            "split": split, "examples": int(len(frame)), "metrics": metrics}
+    return {"examples": int(len(frame)), "skipped_images": len(report.skipped),
+            "label_ratio": meta.get("label_ratio"), "metrics": metrics}
+
+
+# --------------------------------------------------------------------------
+# The paper.
+# --------------------------------------------------------------------------
+
+
+class MAMISSL(Paper):
+    """Semi-supervised MAMI on the runner: one row per system and label ratio."""
+
+    name = "mami-ssl"
+    title = TITLE
+    reference = ("Pham Thai Hoang Tung, Nguyen Tan Viet, Ngo Tien Anh (supervisor Phan Duy Hung). Multimodal "
+                 "Semi-supervised Learning for Sentiment Analysis of Image Macros (slides); data: SemEval-2022 "
+                 "Task 5 MAMI, ACL Anthology 2022.semeval-1.74")
+    dataset = "mami"
+    config_files = (
+        "mami_ssl/ours.toml",
+        "mami_ssl/wo_crom_ae.toml",
+        "mami_ssl/wo_db_loss.toml",
+        "mami_ssl/wo_db_loss_crom_ae.toml",
+        "mami_ssl/supervised_clip.toml",
+    )
+    evaluation_split = "test"
+    splits = ("test", "val", "train")
+    paper_columns = (("test_weighted_f1", "paper weighted-F1"), ("test_auc", "paper AUC"))
+    metric_columns = (("weighted_f1", "ours weighted-F1"), ("auc", "ours AUC"))
+    primary_metric = "weighted_f1"
+    protocol_keys = PROTOCOL_KEYS
+    distributed = False  # fits NumPy feature arrays with Model.fit and keeps a shared CROM-AE per seed
+    notes = (
+        "Ours: weighted F1 (the official MAMI subtask B score) and AUC, the support-weighted mean of the "
+        "per-label ROC AUCs, on the official test set; the model after the last epoch, labels at probability 0.5.",
+        "Labelled subset: ratio x the 8,000 train memes (2,400 / 800 / 400), as the tables' ratios say; the "
+        "slides' data slide shows 2,000 labelled / 6,000 unlabelled, a ratio (0.25) none of their tables reports.",
+        "Not in the slides: F_image and F_text are CLIP's projected, L2-normalised embeddings; RAW-N-COOK's "
+        "hidden layer (512, PReLU, dropout 0.2) and the encoders' latent width (512); StepLR steps every epoch; "
+        "the DB loss' hyperparameters are Wu et al.'s (ECCV 2020) COCO-MLT values.",
+        "CROM-AE is trained once per seed on every training meme and shared by the rows that use its encoders; "
+        "the labelled subset of seed k is the same in every row (paired rows).",
+        "The ablation rows have paper numbers only at ratio 0.3 (Table 5, weighted F1).",
+    )
+
+    def __init__(self):
+        self._ae_unit = None  # the first row (system, ratio) that will train the CROM-AE, for the progress bar
+
+    # ------------------------------------------------------------- configs
+
+    def check_config(self, config):
+        """Errors that name the config file, before anything is trained."""
+        from memotion_tf.models.crom_ae import RawNCook
+
+        check_keys(config, "protocol", config.protocol, self.protocol_keys)
+        check_keys(config, "protocol.crom_ae", config.protocol.get("crom_ae", {}), CROM_AE_KEYS)
+        model_args = {k: v for k, v in constructor_arguments(RawNCook).items() if k not in DERIVED_MODEL_ARGS}
+        check_keys(config, "model_args", config.model_args, model_args)
+        problems = []
+        if config.dataset != "mami":
+            problems.append(f"dataset must be 'mami', not {config.dataset!r}")
+        if config.task not in ("A", "B"):
+            problems.append(f"task must be A or B, not {config.task!r}")
+        if config.model != "raw_n_cook":
+            problems.append(f"model must be 'raw_n_cook', not {config.model!r}")
+        if config.loss not in LOSSES:
+            problems.append(f"loss must be one of {LOSSES}, not {config.loss!r}")
+        if config.loss == "binary_crossentropy" and config.loss_args:
+            problems.append("binary_crossentropy takes no loss_args")
+        if config.lr_schedule not in SCHEDULES:
+            problems.append(f"lr_schedule must be one of {SCHEDULES}, not {config.lr_schedule!r}")
+        ratios = config.protocol.get("ratios", [])
+        if not ratios or not all(0 < float(r) < 1 for r in ratios):
+            problems.append(f"protocol.ratios must be fractions in (0, 1), got {ratios!r}")
+        elif config.lr_schedule == "step":
+            missing = [ratio_key(r) for r in ratios if ratio_key(r) not in config.protocol.get("step_gamma", {})]
+            if missing:
+                problems.append(f"protocol.step_gamma has no gamma for ratio(s) {missing}")
+        if "latent_dim" not in config.protocol.get("crom_ae", {}):
+            problems.append("protocol.crom_ae.latent_dim is required")
+        if problems:
+            raise config_lib.ConfigError(f"{config.config_path or config.system}: " + "; ".join(problems))
+        return config
+
+    def check_shared(self, configs):
+        """The rows share one feature cache, one split and one CROM-AE per seed."""
+        first = configs[0]
+        for config in configs[1:]:
+            for field in SHARED_FIELDS:
+                if getattr(config, field) != getattr(first, field):
+                    raise config_lib.ConfigError(
+                        f"{config.config_path}: `{field}` differs from {first.config_path}; the rows share "
+                        "one feature cache and one CROM-AE")
+            for key in SHARED_KEYS:
+                if config.protocol.get(key) != first.protocol.get(key):
+                    raise config_lib.ConfigError(
+                        f"{config.config_path}: protocol.{key} differs from {first.config_path}")
+        users = [c for c in configs if uses_encoders(c)]
+        for config in users[1:]:
+            if ae_settings(config) != ae_settings(users[0]):
+                raise config_lib.ConfigError(f"{config.config_path}: CROM-AE settings (epochs, batch_size, "
+                                             f"learning_rate, protocol.crom_ae) differ from {users[0].config_path}")
+
+    # ---------------------------------------------------------------- data
+
+    def prepare(self, configs, data_dir, synthetic):
+        self.check_shared(configs)
+        first = configs[0]
+        cache_dir = feature_cache_dir(first, data_dir)
+        data = prepare_data(first, data_dir, synthetic, cache_dir)
+        data.ae_config = next((c for c in configs if uses_encoders(c)), first)
+        return data
+
+    def data_summary(self, data):
+        return {"train": int(len(data.train_index)), "val": int(len(data.val_index)),
+                "test": int(len(data.test_frame)),
+                "skipped_images": {split: len(r.skipped) for split, r in data.skip_reports.items()},
+                "label_names": list(data.label_names)}
+
+    # ---------------------------------------------------------------- rows
+
+    def units(self, config):
+        units = []
+        for ratio in config.protocol["ratios"]:
+            ratio = float(ratio)
+            units.append(Unit(config, config.system, row_dir_name(config.system, ratio), key={"ratio": ratio},
+                              paper=dict(config.paper_metrics.get(ratio_key(ratio), {}))))
+            if self._ae_unit is None and uses_encoders(config):
+                self._ae_unit = (config.system, ratio)
+        return units
+
+    def planned_epochs(self, unit):
+        # The first row using the encoders also trains each seed's CROM-AE.
+        extra = ae_settings(unit.config)["epochs"] if self._ae_unit == (unit.system, unit.key["ratio"]) else 0
+        return unit.config.epochs + extra
+
+    def exports(self, unit):
+        return any(math.isclose(unit.key["ratio"], r) for r in export_ratios(unit.config))
+
+    def signature(self, unit, data):
+        """The config without what does not change this row's training (other
+        ratios' settings, export, paths, paper numbers), the features, and the
+        CROM-AE it starts from."""
+        config = unit.config
+        signature = config_signature(config)
+        protocol = signature.pop("protocol")
+        signature["protocol"] = {k: v for k, v in protocol.items()
+                                 if k not in ("export_ratios", "feature_cache", "ratios", "step_gamma")}
+        if config.lr_schedule == "step":
+            signature["protocol"]["step_gamma"] = protocol["step_gamma"][ratio_key(unit.key["ratio"])]
+        signature["key"] = unit.key
+        signature["features"] = data.feature_digests
+        signature["crom_ae"] = ae_signature(data) if uses_encoders(config) else None
+        return signature
+
+    def train(self, unit, data, seed, ctx):
+        from memotion_tf.evaluation.multilabel import multilabel_metrics
+
+        config, ratio = unit.config, unit.key["ratio"]
+        threshold = float(config.protocol.get("threshold", 0.5))
+        exports = self.exports(unit)
+        stale = os.path.join(ctx.folder, "saved_model")
+        if not exports and seed == 0 and os.path.isdir(stale):
+            # A SavedModel of an earlier config of this row; this run exports none.
+            log.info("%s @ ratio %s: removing the SavedModel of an earlier run (%s)", unit.system,
+                     ratio_key(ratio), stale)
+            shutil.rmtree(stale)
+        crom_ae = crom_ae_for_seed(data, seed, ctx)[0] if uses_encoders(config) else None
+        model, history, labelled = train_classifier(config, data, ratio, seed, ctx.strategy, crom_ae=crom_ae,
+                                                    ctx=ctx)
+        probabilities = predict_probabilities(model, data.inputs("test"))
+        metrics = multilabel_metrics(data.test_labels, probabilities, threshold)
+        val_metrics = multilabel_metrics(data.labels[data.val_index],
+                                         predict_probabilities(model, data.inputs("train", data.val_index)),
+                                         threshold)
+        log.info("%s @ ratio %s seed %d (%d labelled): test weighted-F1 %.4f, AUC %.4f", config.system,
+                 ratio_key(ratio), seed, len(labelled), metrics["weighted_f1"], metrics["auc"])
+        export = None
+        if exports:
+            def export(path):
+                return export_row(model, data, config, ratio, seed, metrics, path)
+        return Run(metrics=metrics, history=history, export=export,
+                   record={"labelled": int(len(labelled)), "val_metrics": val_metrics,
+                           "test_probabilities": probabilities.round(6).tolist()})
+
+    def plot_row(self, unit, data, records, folder):
+        from memotion_tf.evaluation.multilabel import plot_label_confusions, plot_roc_curves, plot_ssl_curves
+
+        threshold = float(unit.config.protocol.get("threshold", 0.5))
+        first = records[0]
+        probabilities = np.asarray(first["test_probabilities"])
+        title = f"{unit.system}, label ratio {ratio_key(unit.key['ratio'])} (seed {first['seed']}, test)"
+        plot_roc_curves(data.test_labels, probabilities, data.label_names, title,
+                        os.path.join(folder, "roc_curves.png"))
+        plot_label_confusions(data.test_labels, (probabilities >= threshold).astype(int), data.label_names,
+                              title, os.path.join(folder, "confusion_matrix.png"))
+        out = os.path.dirname(os.path.abspath(folder))
+        ae_histories = []
+        if uses_encoders(unit.config):
+            for record in records:
+                ae = read_crom_ae_record(out, record["seed"])
+                ae_histories.append(ae["history"] if ae else {})
+        plot_ssl_curves(ae_histories, [r["history"] for r in records],
+                        f"{unit.system}, label ratio {ratio_key(unit.key['ratio'])}: training curves",
+                        os.path.join(folder, "training_curves.png"))
+
+    def row_extras(self, unit, data, records):
+        return {"labelled": records[0]["labelled"]}
+
+    def baselines(self, data, configs):
+        """Constant predictions on the test set, scored by the same metric code:
+        every label's training prevalence as its probability (AUC 0.5; weighted
+        F1 of predicting the labels whose prevalence reaches the threshold), the
+        per-label majority, and every label on every meme."""
+        from memotion_tf.evaluation.metrics import summarize_runs
+        from memotion_tf.evaluation.multilabel import multilabel_metrics
+
+        threshold = float(configs[0].protocol.get("threshold", 0.5))
+        prevalence = data.labels[data.train_index].mean(axis=0)
+        n = len(data.test_labels)
+        constants = (
+            ("training prevalence of each label", prevalence),
+            ("per-label majority of train", (prevalence >= 0.5).astype("float32")),
+            ("every label on every meme", np.ones_like(prevalence)),
+        )
+        rows = []
+        for system, scores in constants:
+            metrics = multilabel_metrics(data.test_labels, np.tile(scores, (n, 1)), threshold)
+            rows.append({"system": system, "baseline": True, "metrics": {k: summarize_runs([v])
+                                                                         for k, v in metrics.items()},
+                         "paper": {}, "seeds": []})
+        return rows
+
+    # ------------------------------------------------------------- results
+
+    def results_extras(self, data, configs):
+        return {
+            "clip": data.clip_spec,
+            "feature_cache": dict({split: {"digest": d, "hit": data.cache_hits[split]}
+                                   for split, d in data.feature_digests.items()}, folder=data.cache_dir),
+            "paper_baselines": {m: {r: dict(zip(BASELINES, v)) for r, v in t.items()}
+                                for m, t in PAPER_BASELINES.items()},
+        }
+
+    def markdown(self, results):
+        from memotion_tf.evaluation.report import format_paper_value, format_summary, results_header
+
+        def ours(summary):
+            return format_summary(summary, digits=4)  # the paper's tables give 4 decimals
+
+        clip = results.get("clip", {}).get("preset") or "a small random-init CLIP (embedded default)"
+        data = results.get("data", {})
+        lines = results_header(self.title, results, f"task {results['task']}", "MAMI",
+                               details=f", CLIP: {clip}. Test set: {data.get('test', '?')} memes")
+        if not results.get("clip", {}).get("preset"):
+            lines.append("**Features from a randomly initialised CLIP only exercise the machinery.**")
+        lines += ["", "## Ours beside the paper (Tables 3, 4 and 5)", "",
+                  "| System | label ratio | paper weighted-F1 | paper AUC | ours weighted-F1 | ours AUC | runs |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in results["rows"]:
+            paper = row["paper"]
+            lines.append(f"| {row['system']} | {ratio_key(row['ratio'])} | "
+                         f"{format_paper_value(paper.get('test_weighted_f1'), 4)} | "
+                         f"{format_paper_value(paper.get('test_auc'), 4)} | "
+                         f"{ours(row['metrics'].get('weighted_f1'))} | {ours(row['metrics'].get('auc'))} | "
+                         f"{len(row['seeds'])} |")
+        for row in results.get("baselines", ()):
+            lines.append(f"| *{row['system']}* | any | - | - | {ours(row['metrics'].get('weighted_f1'))} | "
+                         f"{ours(row['metrics'].get('auc'))} | - |")
+        lines += ["", "## The paper's other baselines (printed from Tables 3 and 4, not trained here)", "",
+                  "| metric | label ratio | " + " | ".join(BASELINES) + " |",
+                  "|---|---|" + "---|" * len(BASELINES)]
+        for metric, label in METRICS:
+            for ratio, values in PAPER_BASELINES[metric].items():
+                lines.append(f"| {label} | {ratio} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
+        lines += ["", "Ours: mean ± sample std [min, max] over the runs. Rows in italics are trivial baselines: "
+                  "constant predictions on the same test set, scored by the same code."]
+        lines.extend(f"- {note}" for note in self.notes)
+        return "\n".join(lines).rstrip() + "\n"
+
+    def plot_results(self, results, out_dir):
+        plot_summary(results, os.path.join(out_dir, "summary.png"))
+
+    # ---------------------------------------------------------- evaluation
+
+    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64):
+        return evaluate_saved_model(saved_model, meta, data_dir, split, batch_size)
+
+
+def plot_summary(results, path):
+    """Weighted F1 and AUC against the label ratio: ours (mean, min-max bars),
+    the paper's "Ours", and the best trivial baseline as a grey line."""
+    from memotion_tf.evaluation.plots import plt, save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    systems = list(dict.fromkeys(r["system"] for r in results["rows"]))
+    ratios = sorted({r["ratio"] for r in results["rows"]})
+    for ax, (metric, label) in zip(axes, METRICS):
+        for i, system in enumerate(systems):
+            rows = sorted((r for r in results["rows"] if r["system"] == system and metric in r["metrics"]),
+                          key=lambda r: r["ratio"])
+            if not rows:
+                continue
+            x = [r["ratio"] for r in rows]
+            mean = np.array([r["metrics"][metric]["mean"] for r in rows])
+            low = mean - np.array([r["metrics"][metric]["min"] for r in rows])
+            high = np.array([r["metrics"][metric]["max"] for r in rows]) - mean
+            ax.errorbar(x, mean, yerr=[low, high], marker="o", capsize=3, color=f"C{i}", label=f"{system} (ours)")
+        paper = sorted((r["ratio"], r["paper"].get(f"test_{metric}")) for r in results["rows"]
+                       if r["system"] == "Ours" and r["paper"].get(f"test_{metric}") is not None)
+        if paper:
+            ax.plot(*zip(*paper), color="black", linestyle="--", marker="x", label="Ours (paper)")
+        trivial = [b["metrics"][metric]["mean"] for b in results.get("baselines", ()) if metric in b["metrics"]]
+        if trivial:
+            ax.axhline(max(trivial), color="grey", linestyle=":", label="best trivial baseline")
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(ratios, labels=[ratio_key(r) for r in ratios])
+        ax.set_xlabel("label ratio")
+        ax.set_ylabel(f"test {label}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Semi-supervised MAMI: ours against the label ratio", fontsize=10)
+    save_figure(fig, path)
