@@ -66,6 +66,14 @@ def test_class_bias_from_priors():
 
 
 def test_reduces_to_binary_cross_entropy():
+    """Why alpha = 1, beta = 0 is *not* plain BCE but 1.5 x BCE: the
+    re-balancing weight is r̂ = alpha + sigmoid(beta (r - mu)) (Wu et al.,
+    ECCV 2020, arXiv 2007.09654, the smoothing function of the re-balanced
+    weighting; the MAMI slides write the same). With beta = 0 the sigmoid is
+    sigmoid(0) = 1/2 for every r, so r̂ = alpha + 1/2 multiplies every term:
+    alpha = 1 gives 1.5, alpha = 0.5 gives 1. Wu et al.'s code gives unit
+    weights by switching the re-weighting off, our `rebalance=False`. With nu = 0
+    (kappa = 0), lambda = 1 and gamma = 0 the bracket is the BCE of each class."""
     rng = np.random.default_rng(0)
     y = (rng.random((8, 4)) < 0.4).astype("float32")
     z = rng.normal(scale=3.0, size=(8, 4)).astype("float32")
@@ -73,10 +81,14 @@ def test_reduces_to_binary_cross_entropy():
     counts = [3, 5, 7, 9]
     plain = DistributionBalancedLoss(counts, rebalance=False, kappa=0.0, lambda_=1.0, gamma=0.0)
     np.testing.assert_allclose(float(plain(y, z)), bce, rtol=1e-6)
-    # alpha = 0.5, beta = 0 makes every re-balancing weight 0.5 + sigmoid(0) = 1.
+    # beta = 0: every weight is alpha + sigmoid(0) = alpha + 1/2, whatever r is.
+    for alpha in (0.5, 1.0, 0.1):
+        flat = DistributionBalancedLoss(counts, alpha=alpha, beta=0.0, kappa=0.0, lambda_=1.0, gamma=0.0)
+        np.testing.assert_allclose(flat.rebalancing_weights(y).numpy(), np.full(y.shape, alpha + 0.5), rtol=1e-6)
+        np.testing.assert_allclose(float(flat(y, z)), (alpha + 0.5) * bce, rtol=1e-6)
+    # So alpha = 0.5, beta = 0 is BCE, and alpha = 1, beta = 0 is 1.5 x BCE.
     unit = DistributionBalancedLoss(counts, alpha=0.5, beta=0.0, kappa=0.0, lambda_=1.0, gamma=0.0)
     np.testing.assert_allclose(float(unit(y, z)), bce, rtol=1e-6)
-    # alpha = 1, beta = 0 does not: every weight is 1.5.
     half_more = DistributionBalancedLoss(counts, alpha=1.0, beta=0.0, kappa=0.0, lambda_=1.0, gamma=0.0)
     np.testing.assert_allclose(float(half_more(y, z)), 1.5 * bce, rtol=1e-6)
 

@@ -8,7 +8,7 @@ import pytest
 
 from memotion_tf.evaluation.multilabel import mami_weighted_f1, multilabel_metrics, weighted_auc
 from memotion_tf.models.crom_ae import CROMAE, RawNCook
-from memotion_tf.reproductions import mami_ssl
+from memotion_tf.papers import get_paper, mami_ssl
 from memotion_tf.training.strategy import get_strategy
 
 LABELS = ("shaming", "stereotype", "objectification", "violence")
@@ -33,9 +33,13 @@ def feature_data(n=500, seed=0, image_dim=16, text_dim=12):
     )
 
 
+def load_configs(profile="quick", overrides=()):
+    return get_paper("mami-ssl").load_configs(profile, overrides)
+
+
 def row_config(system="Ours", extra=()):
     overrides = ["batch_size=20", "protocol.crom_ae={'latent_dim': 8}", *extra]
-    return next(c for c in mami_ssl.load_configs("quick", overrides) if c.system == system)
+    return next(c for c in load_configs("quick", overrides) if c.system == system)
 
 
 # --- Shapes, pinned parameter counts, serialisation ------------------------------------
@@ -206,8 +210,8 @@ def test_weighted_auc_by_hand():
 
 
 def test_configs_load_for_both_profiles():
-    quick = mami_ssl.load_configs("quick")
-    paper = mami_ssl.load_configs("paper")
+    quick = load_configs("quick")
+    paper = load_configs("paper")
     assert [c.system for c in quick] == ["Ours", "w/o CROM-AE encoders", "w/o DB loss",
                                          "w/o DB loss + CROM-AE encoders", "Supervised CLIP features (linear)"]
     assert {c.preset for c in paper} == {"clip_vit_large_patch14"} and {c.preset for c in quick} == {""}
@@ -223,12 +227,21 @@ def test_configs_load_for_both_profiles():
 
 
 def test_bad_config_names_the_file(tmp_path):
-    from memotion_tf.config import ConfigError
+    from memotion_tf import paths, runner
+    from memotion_tf.config import ConfigError, load_config
 
+    paper = get_paper("mami-ssl")
     bad = tmp_path / "bad.toml"
-    base = os.path.join(mami_ssl.CONFIG_DIR, "mami_ssl", "ours.toml")
+    base = paths.config_path("mami_ssl/ours.toml")
     bad.write_text(f'base = "{base}"\n[protocol]\nratio = 0.3\n')
-    with pytest.raises(ConfigError, match=r"bad.toml.*unknown protocol key.*ratio"):
-        mami_ssl.check_config(mami_ssl.config_lib.load_config(str(bad)))
+    with pytest.raises(ConfigError, match=r"bad.toml.*unknown protocol key.*ratio.*did you mean 'ratios'"):
+        paper.check_config(load_config(str(bad)))
+    bad.write_text(f'base = "{base}"\n[model_args]\nhiden_units = 8\n')
+    with pytest.raises(ConfigError, match=r"bad.toml.*unknown model_args key.*did you mean 'hidden_units'"):
+        paper.check_config(load_config(str(bad)))
+    bad.write_text(f'base = "{base}"\n[protocol.crom_ae]\nlatent = 8\n')
+    with pytest.raises(ConfigError, match=r"bad.toml.*unknown protocol.crom_ae key.*did you mean 'latent_dim'"):
+        paper.check_config(load_config(str(bad)))
     with pytest.raises(ConfigError, match="unknown system"):
-        mami_ssl.load_configs("quick", systems=["Ours+"])
+        runner.reproduce("mami-ssl", systems=["Ours+"], out=str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out")  # refused before anything was written

@@ -107,40 +107,75 @@ def plot_label_confusions(y_true, y_pred, label_names, title, path):
     save_figure(fig, path)
 
 
+def _epoch_axis(ax, longest):
+    """Whole-epoch ticks, so a 1-epoch run shows its point at 1."""
+    from matplotlib.ticker import MaxNLocator
+
+    longest = max(1, longest)
+    if longest <= 20:
+        ax.set_xticks(range(1, longest + 1))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, longest + 0.5)
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+
+
 def plot_ssl_curves(ae_histories, classifier_histories, title, path):
-    """Left: CROM-AE reconstruction MSE per epoch (both autoencoders, train and
-    validation); right: classifier loss (train and validation). One colour per run."""
+    """Per epoch, one colour per run, markers on every point:
+    CROM-AE reconstruction MSE (both autoencoders, train and validation; when
+    the row uses its encoders), the classifier loss (train and validation),
+    and the paper's metrics on the validation memes (weighted F1 solid, AUC
+    dashed; the slides' Figures 22-23) when the history logs them."""
     from memotion_tf.evaluation.plots import plt, save_figure
 
-    panels = (["CROM-AE reconstruction (MSE)"] if any(ae_histories) else []) + ["classifier loss"]
+    ae_histories = [h for h in ae_histories if h]
+    with_metrics = any("val_weighted_f1" in h for h in classifier_histories)
+    panels = (["CROM-AE reconstruction (MSE)"] if ae_histories else []) + ["classifier loss"]
+    panels += ["validation weighted F1 / AUC"] if with_metrics else []
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
     axes = list(axes[0])
-    if any(ae_histories):
+    if ae_histories:
         ax = axes.pop(0)
-        for i, history in enumerate(h for h in ae_histories if h):
+        longest = 0
+        for i, history in enumerate(ae_histories):
             for key, style in (("text_from_image_loss", "-"), ("image_from_text_loss", "-.")):
                 values = history.get(key, [])
+                longest = max(longest, len(values))
                 epochs = range(1, len(values) + 1)
                 name = "AE_image (F_image -> F_text)" if key.startswith("text") else "AE_text (F_text -> F_image)"
-                ax.plot(epochs, values, color=f"C{i}", linestyle=style, label=f"{name}, train (run {i})")
+                ax.plot(epochs, values, color=f"C{i}", linestyle=style, marker="o", ms=3,
+                        label=f"{name}, train (run {i})")
                 if f"val_{key}" in history:
-                    ax.plot(epochs, history[f"val_{key}"], color=f"C{i}", linestyle=style, alpha=0.5,
-                            label=f"{name}, validation (run {i})")
-        ax.set_xlabel("epoch")
+                    ax.plot(epochs, history[f"val_{key}"], color=f"C{i}", linestyle=style, marker="s", ms=3,
+                            alpha=0.5, label=f"{name}, validation (run {i})")
         ax.set_ylabel("MSE")
         ax.set_title(panels[0], fontsize=9)
-        ax.grid(alpha=0.3)
+        _epoch_axis(ax, longest)
         ax.legend(fontsize=6)
     ax = axes.pop(0)
+    longest = max((len(h.get("loss", [])) for h in classifier_histories), default=1)
     for i, history in enumerate(classifier_histories):
         epochs = range(1, len(history.get("loss", [])) + 1)
-        ax.plot(epochs, history.get("loss", []), color=f"C{i}", label=f"train (run {i})")
+        ax.plot(epochs, history.get("loss", []), color=f"C{i}", marker="o", ms=3, label=f"train (run {i})")
         if "val_loss" in history:
-            ax.plot(epochs, history["val_loss"], color=f"C{i}", linestyle="--", label=f"validation (run {i})")
-    ax.set_xlabel("epoch")
+            ax.plot(epochs, history["val_loss"], color=f"C{i}", linestyle="--", marker="s", ms=3,
+                    label=f"validation (run {i})")
     ax.set_ylabel("loss")
-    ax.set_title(panels[-1], fontsize=9)
-    ax.grid(alpha=0.3)
+    ax.set_title("classifier loss", fontsize=9)
+    _epoch_axis(ax, longest)
     ax.legend(fontsize=7)
+    if with_metrics:
+        ax = axes.pop(0)
+        for i, history in enumerate(classifier_histories):
+            for key, style, marker, name in (("val_weighted_f1", "-", "o", "weighted F1"),
+                                             ("val_auc", "--", "s", "AUC")):
+                values = history.get(key, [])
+                ax.plot(range(1, len(values) + 1), values, color=f"C{i}", linestyle=style, marker=marker, ms=3,
+                        label=f"{name} (run {i})")
+        ax.set_ylabel("validation score")
+        ax.set_title(panels[-1], fontsize=9)
+        _epoch_axis(ax, longest)
+        ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     save_figure(fig, path)

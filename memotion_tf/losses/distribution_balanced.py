@@ -36,16 +36,18 @@ What the MAMI paper leaves open, and how it is settled here:
   r̂ = alpha + 1 for beta > 0 (alpha + 0.5 for beta = 0), which is what Wu et
   al.'s implementation computes when it divides by zero.
 
-Reduction to plain binary cross-entropy: with `rebalance=False` (r̂ = 1),
-`kappa=0` (nu = 0), `lambda_=1` and `gamma=0` the loss is exactly the mean
-over classes of the sigmoid cross-entropy, i.e.
-`keras.losses.BinaryCrossentropy(from_logits=True)`. Note that alpha = 1,
-beta = 0 does *not* switch re-balancing off: it gives r̂ = 1 + sigmoid(0) = 1.5.
-The re-balancing weights are exactly 1 with alpha = 0.5, beta = 0, an
-equivalent way to switch them off.
+Reduction to plain binary cross-entropy: with nu = 0 (`kappa=0`),
+`lambda_=1` and `gamma=0` the bracket is each class's sigmoid cross-entropy, so
+L = r̂ x BCE. r̂ = 1 needs `rebalance=False` (in Wu et al.'s code, no
+re-weighting function: it then returns no weights), or alpha = 0.5, beta = 0: with
+beta = 0 the smoothing sigmoid is sigmoid(0) = 1/2 for every r, so
+r̂ = alpha + 1/2. alpha = 1, beta = 0 therefore gives 1.5 x BCE, not BCE
+(`tests/test_distribution_balanced.py` pins both). Either way the result equals
+`keras.losses.BinaryCrossentropy(from_logits=True)`.
 
 Reference: T. Wu, Q. Huang, Z. Liu, Y. Wang, D. Lin, "Distribution-Balanced
-Loss for Multi-Label Classification in Long-Tailed Datasets", ECCV 2020.
+Loss for Multi-Label Classification in Long-Tailed Datasets", ECCV 2020,
+arXiv 2007.09654.
 """
 
 import keras
