@@ -217,6 +217,23 @@ def _load_record(path, signature):
     return record if record.get("signature") == signature else None
 
 
+def _keep_backup_of(backup_dir, signature):
+    """A seed's backup resumes only the training it was made for: one left by
+    another config (or data) is removed before training starts."""
+    path = os.path.join(backup_dir, "signature.json")
+    if os.path.isdir(backup_dir):
+        saved = None
+        if os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f)
+        if saved == signature:
+            return
+        log.info("removing the backup in %s: it was made for another config or data", backup_dir)
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    os.makedirs(backup_dir, exist_ok=True)
+    atomic_write_json(path, signature)
+
+
 def _relative(path, out):
     return os.path.relpath(path, out) if path else None
 
@@ -234,7 +251,7 @@ def run_unit(paper, unit, data, out, strategy, progress, verbose):
     for seed in seeds:
         record_path = os.path.join(folder, "runs", f"seed_{seed}.json")
         record = _load_record(record_path, signature)
-        if record and (seed != seeds[0] or os.path.exists(saved_model)):
+        if record and (seed != seeds[0] or not record.get("exported", True) or os.path.exists(saved_model)):
             log.info("%s seed %d: finished before, reusing %s", unit.system, seed, record_path)
             progress.skip(paper.planned_epochs(unit))
             records.append(record)
@@ -242,6 +259,7 @@ def run_unit(paper, unit, data, out, strategy, progress, verbose):
             wall += record.get("wall_time_s", 0.0)
             continue
         backup_dir = os.path.join(folder, "backup", f"seed_{seed}")
+        _keep_backup_of(backup_dir, signature)
         ctx = RunContext(seed=seed, strategy=strategy, folder=folder, backup_dir=backup_dir,
                          verbose=verbose, progress=progress)
         log.info("%s: seed %d (%s)", unit.system, seed, _unit_plan(paper, unit))
@@ -255,7 +273,8 @@ def run_unit(paper, unit, data, out, strategy, progress, verbose):
             log.info("%s: SavedModel written to %s", unit.system, saved_model)
             export_facts = facts
         record = {"seed": seed, "signature": signature, "metrics": run.metrics, "history": run.history,
-                  "wall_time_s": round(time.monotonic() - started, 1), "export": facts, **run.record}
+                  "wall_time_s": round(time.monotonic() - started, 1), "export": facts,
+                  "exported": seed == seeds[0] and run.export is not None, **run.record}
         atomic_write_json(record_path, record)
         wall += record["wall_time_s"]
         # The backup is kept until the SavedModel and the record are final.
@@ -264,6 +283,7 @@ def run_unit(paper, unit, data, out, strategy, progress, verbose):
             os.rmdir(os.path.dirname(backup_dir))
         records.append(record)
 
+    exported = records[0].get("exported", True) and os.path.exists(saved_model)
     paper.plot_row(unit, data, records, folder)
     names = [m for m in records[0]["metrics"] if all(isinstance(r["metrics"].get(m), (int, float)) for r in records)]
     row = {
@@ -273,7 +293,7 @@ def run_unit(paper, unit, data, out, strategy, progress, verbose):
         "seeds": [r["seed"] for r in records],
         "metrics": {m: summarize_runs([r["metrics"][m] for r in records]) for m in names},
         "paper": dict(unit.paper),
-        "saved_model": _relative(saved_model, out) if os.path.exists(saved_model) else None,
+        "saved_model": _relative(saved_model, out) if exported else None,
         "wall_time_s": round(wall, 1),
         "notes": config.notes,
     }

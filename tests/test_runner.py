@@ -185,3 +185,15 @@ def test_data_synth_never_deletes_what_it_did_not_write(tmp_path, caplog):
     assert cli.main(["data", "synth", "--dataset", "memotion7k", "--out", str(copy), "--size", "20"]) == 0
     assert cli.main(["data", "synth", "--dataset", "memotion7k", "--out", str(copy), "--size", "30", "--seed", "1"]) == 0
     assert registry.is_synthetic(str(copy))
+
+
+def test_a_backup_resumes_only_the_training_it_was_made_for(tmp_path):
+    backup = tmp_path / "backup" / "seed_0"
+    runner._keep_backup_of(str(backup), {"epochs": 3})
+    (backup / "model").mkdir()
+    (backup / "model" / "history.json").write_text("{}")
+    runner._keep_backup_of(str(backup), {"epochs": 3})  # the same training: kept
+    assert (backup / "model" / "history.json").exists()
+    runner._keep_backup_of(str(backup), {"epochs": 5})  # another config: dropped
+    assert not (backup / "model").exists()
+    assert json.loads((backup / "signature.json").read_text()) == {"epochs": 5}

@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 
 from memotion_tf.config import ExperimentConfig
 from memotion_tf.datasets import danmu, mami, memotion7k, semeval21_task6, tfds_builders
-from memotion_tf.experiments import prepare_data
+from memotion_tf.papers.memotion import prepare_data
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +208,7 @@ def test_1213li_reads_the_same_corpus_through_tfds(manual_dirs, tmp_path):
 
 
 def test_mami_ssl_reads_the_same_splits_through_tfds(manual_dirs, tmp_path):
-    from memotion_tf.reproductions import mami_ssl
+    from memotion_tf.papers import mami_ssl
 
     config = ExperimentConfig(dataset="mami", task="B", text_field=mami.TEXT_COLUMN)
     direct, direct_reports = mami_ssl.read_splits(config, str(manual_dirs["mami"]))
