@@ -97,6 +97,8 @@ PROTOCOL_KEYS = {
     "num_prompt_tokens": "prompt tuning: soft-prompt length (0: zero-shot)",
     "initializer_stddev": "prompt tuning: the soft prompt's initial scale",
     "score": "how candidates are ranked: mean (per-token log-likelihood) or sum",
+    "lm_min_count": "tiny LM (no preset): a character has its own token when the data holds it this often "
+                    "(rarer ones are spelled in bytes)",
 }
 
 
@@ -526,26 +528,28 @@ def candidate_names():
 
 
 @functools.lru_cache(maxsize=2)
-def _data_tokenizer(texts):
+def _data_tokenizer(texts, min_count=1):
     """One byte-level BPE tokeniser per vocabulary source, shared by the prompt
     rows: its BPE cache then fills once, not once per row and seed."""
     from memotion_tf.preprocessing.vocabularies import gpt2_tokenizer_from_texts
 
-    return gpt2_tokenizer_from_texts(texts)
+    return gpt2_tokenizer_from_texts(texts, min_count=min_count)
 
 
-def _tiny_lm_texts(train_texts, templates):
+def _tiny_lm_texts(train_texts, templates, min_count=1):
     """What the tiny LM's vocabulary is computed from: the training chats as the
-    prompt shows them (spaces removed), every template and the candidate names."""
+    prompt shows them (spaces removed), every template and the candidate names,
+    these `min_count` times so their characters always have their own tokens."""
     texts = ["".join(str(t).split()) for t in train_texts]
-    return tuple(texts + list(templates) + candidate_names())
+    return tuple(texts + (list(templates) + candidate_names()) * max(1, min_count))
 
 
 def build_prompt_scorer(config, train_texts, templates=(), strategy=None):
     """A `PromptScorer` for a prompt row. The LM is a config value: `preset`
-    names any keras-hub causal-LM preset (its own tokeniser), or, empty, a tiny
-    randomly initialised LM sized by `model_args` whose byte-level vocabulary
-    covers the training chats, the `templates` and the candidate names."""
+    names a keras-hub causal-LM preset (its backbone and its own tokeniser,
+    whatever the model family), or, empty, a tiny randomly initialised GPT-2
+    sized by `model_args` whose byte-level vocabulary covers the training
+    chats, the `templates` and the candidate names (`protocol.lm_min_count`)."""
     import tensorflow as tf
 
     from memotion_tf.models.prompt_lm import PromptLM, PromptScorer, gpt2_backbone
@@ -558,12 +562,16 @@ def build_prompt_scorer(config, train_texts, templates=(), strategy=None):
     if config.preset:
         import keras_hub
 
+        # Whatever keras-hub model the preset holds: its own tokeniser and backbone.
         tokenizer = keras_hub.models.Tokenizer.from_preset(config.preset)
     else:
-        tokenizer = _data_tokenizer(_tiny_lm_texts(train_texts, templates or [template]))
+        min_count = int(settings.get("lm_min_count", 1))
+        tokenizer = _data_tokenizer(_tiny_lm_texts(train_texts, templates or [template], min_count), min_count)
     with strategy.scope():
-        backbone = gpt2_backbone(config.preset, vocabulary_size=tokenizer.vocabulary_size(),
-                                 **config.model_args)
+        if config.preset:
+            backbone = keras_hub.models.Backbone.from_preset(config.preset)
+        else:
+            backbone = gpt2_backbone(vocabulary_size=tokenizer.vocabulary_size(), **config.model_args)
         lm = PromptLM(backbone, num_prompt_tokens=int(settings.get("num_prompt_tokens", 0)),
                       initializer_stddev=float(settings.get("initializer_stddev", 0.02)))
     return PromptScorer(lm, tokenizer, template, candidate_names(), max_text_tokens=config.max_length,
@@ -680,9 +688,9 @@ class BiliMemeNet(Paper):
         "a byte-level vocabulary from the data, so its zero-shot numbers are chance-level by construction "
         "and prompt tuning cannot steer it far: those rows need pretrained weights to mean anything.",
         "Candidates are ranked by their mean per-token log-likelihood after the filled-in template "
-        "(`protocol.score = \"mean\"`): the five names are 2 to 4 characters and more tokens, and a sum "
-        "would favour the shortest. Pangu's generated text was matched against the names in the paper; "
-        "ranking the names is the deterministic form of that.",
+        "(`protocol.score = \"mean\"`): the five names are 2 to 4 characters long (and more tokens), and "
+        "a sum of log-probabilities would favour the shortest. Pangu's generated text was matched "
+        "against the names in the paper; ranking the names is the deterministic form of that.",
         "Table 2 of the paper as extracted prints a second, garbled pair of numbers for some prompts; "
         "we take the first (0.093/0.118, 0.131/0.143, 0.098/0.104, 0.145/0.158).",
     )
