@@ -65,7 +65,7 @@ from memotion_tf import config as config_lib
 from memotion_tf import paths
 from memotion_tf.datasets import danmu
 from memotion_tf.datasets.common import DataError
-from memotion_tf.papers.base import Paper, Run, check_keys, config_signature, constructor_arguments
+from memotion_tf.papers.base import Paper, Run, check_keys, constructor_arguments
 
 log = logging.getLogger("memotion_tf")
 
