@@ -29,6 +29,6 @@ def processed_dir(size=1500, seed=3):
 @functools.lru_cache(None)
 def danmu_data(size=1500, seed=3):
     """`danmu_dir` prepared as the reproduction prepares it (raw form)."""
-    from memotion_tf.reproductions.bilimeme import prepare_danmu
+    from memotion_tf.papers.bilimeme import prepare_danmu
 
     return prepare_danmu(danmu_dir(size, seed), synthetic=True)

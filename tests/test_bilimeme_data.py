@@ -9,7 +9,7 @@ import pytest
 from memotion_tf import config as config_lib
 from memotion_tf.datasets import danmu
 from memotion_tf.datasets.common import DataError
-from memotion_tf.reproductions import bilimeme
+from memotion_tf.papers import bilimeme, get_paper
 
 HEADER = ",Bullet Chat,Frequency,Source Video Title,Category ID,Channel ID,Source Video View Count\n"
 
@@ -127,14 +127,16 @@ def test_processed_split_maps_to_main_categories_and_leaves_general_out(tmp_path
     data = bilimeme.prepare_danmu(folder)
     assert data.form == "processed"
     test = data.six["test"]
-    # 啊啊 is emptied by stopword removal and left out; 好吃的火锅 loses 的; text that is
-    # already segmented stays as it is.
-    assert test["text"].tolist() == ["上分 抽卡", "好吃 火锅", "前方 高能", "手机 芯片"]
+    # 啊啊 is emptied by stopword removal and kept as the empty text: every row of the
+    # paper's test split is scored. 好吃的火锅 loses 的; text already segmented stays.
+    assert test["text"].tolist() == ["上分 抽卡", "好吃 火锅", "前方 高能", "手机 芯片", ""]
+    assert test["row"].tolist() == [1, 2, 3, 4, 5] and data.emptied["test"] == 1
     main = data.main["test"]
-    assert main["text"].tolist() == ["上分 抽卡", "好吃 火锅", "手机 芯片"]  # general left out
-    assert [danmu.MAIN_CATEGORIES[l] for l in main["label"]] == ["Animation", "Life", "Knowledge"]
+    assert main["text"].tolist() == ["上分 抽卡", "好吃 火锅", "手机 芯片", ""]  # general has no main category
+    assert [danmu.MAIN_CATEGORIES[l] for l in main["label"]] == ["Animation", "Life", "Knowledge", "Life"]
     # One gold category per chat: the gold scores are one-hot, so Acc@3 = Acc@1.
-    assert data.main_scores["test"].tolist() == np.eye(5)[[0, 3, 2]].tolist()
+    assert data.main_scores["test"].tolist() == np.eye(5)[[0, 3, 2, 3]].tolist()
+    assert any("5 chats, every one kept (1 emptied by segmentation" in line for line in data.summary)
 
 
 def test_processed_bad_label_names_file_row_and_column(tmp_path):
@@ -148,8 +150,8 @@ def test_processed_bad_label_names_file_row_and_column(tmp_path):
 
 
 def test_configs_carry_the_papers_protocol():
-    quick = {c.system: c for c in bilimeme.load_configs("quick")}
-    paper = {c.system: c for c in bilimeme.load_configs("paper")}
+    quick = {c.system: c for c in get_paper("bilimeme").load_configs("quick")}
+    paper = {c.system: c for c in get_paper("bilimeme").load_configs("paper")}
     assert list(paper) == ["Linear baseline", "Chinese BERT", "Prompt 1: question",
                            "Prompt 2: text classification", "Prompt 3: danmu classification",
                            "Prompt 4: internet meme classification", "Prompt tuning"]
@@ -160,13 +162,23 @@ def test_configs_carry_the_papers_protocol():
     linear = paper["Linear baseline"]
     assert linear.model_args == {"units": 50, "num_layers": 4, "negative_slope": 0.1, "dropout": 0.5,
                                  "input_mode": "multi_hot"}
-    assert linear.epochs == 2000 and bilimeme.protocol(linear)["steps_per_epoch"] == 1
+    # "2000 epochs and each time with a random mini batch": 2,000 random mini-batches, validated
+    # (and the best kept) every 100; the quick profile trains the same.
+    for profile in (paper, quick):
+        linear = profile["Linear baseline"]
+        assert linear.epochs * bilimeme.protocol(linear)["steps_per_epoch"] == 2000
+        assert bilimeme.protocol(linear)["best_epoch_metric"] == "val_accuracy"
     tuning = paper["Prompt tuning"]
     assert (tuning.batch_size, tuning.learning_rate) == (64, 5e-5)
     assert tuning.paper_metrics == {"acc_at_1": 0.151, "acc_at_3": 0.156}
     assert paper["Prompt 4: internet meme classification"].paper_metrics == {"acc_at_1": 0.145, "acc_at_3": 0.158}
-    for config in paper.values():
+    for config in [*paper.values(), *quick.values()]:
         assert config.paper == "bilimeme" and config.dataset == "danmu" and config.paper_metrics
+        if config.model == bilimeme.PROMPT_MODEL:
+            # Length-fair: the mean per-token log-likelihood ranks the candidates.
+            assert bilimeme.protocol(config)["score"] == "mean"
+    # The LM is a config value: the paper profile names a keras-hub preset, the quick one a tiny random LM.
+    assert paper["Prompt tuning"].preset and not quick["Prompt tuning"].preset
     # Table 2: [question]\n[choice]\n[answer], the choices being the 5 main categories.
     questions = []
     for name, config in paper.items():
@@ -184,3 +196,51 @@ def test_validation_every_few_epochs_is_stretched_for_plotting():
     filled = bilimeme._fill_validation(history, every=2)
     assert np.isnan(filled["val_loss"][0]) and filled["val_loss"][1:] == [9, 9, 8, 8, 7]
     assert filled["loss"] == history["loss"] and bilimeme._fill_validation(history, every=1) == history
+
+
+# --- the runner's view: validation, epochs, baselines, caches ---------------------
+
+
+def test_unknown_protocol_keys_and_model_args_are_errors_with_a_did_you_mean():
+    paper = get_paper("bilimeme")
+    with pytest.raises(config_lib.ConfigError, match=r"unknown protocol key.*'templat' \(did you mean 'template'\?\)"):
+        paper.load_configs("quick", ["protocol.templat=x"])
+    with pytest.raises(config_lib.ConfigError,
+                       match=r"linear_baseline.toml: unknown model_args key.*'unit' \(did you mean 'units'\?\)"):
+        paper.load_configs("quick", ["model_args.unit=8"])
+    # Each row's model_args are checked against its own model: BERT's and the tiny LM's sizes pass.
+    paper.load_configs("quick", ["model_args.num_layers=1"])
+    with pytest.raises(config_lib.ConfigError, match="protocol.score must be one of"):
+        paper.load_configs("quick", ["protocol.score=max"], files=[paper.config_paths()[-1]])
+
+
+def test_zero_shot_rows_plan_no_epochs():
+    paper = get_paper("bilimeme")
+    planned = {c.system: paper.planned_epochs(u) for c in paper.load_configs("quick") for u in paper.units(c)}
+    assert planned["Prompt 1: question"] == planned["Prompt 4: internet meme classification"] == 0
+    assert planned["Prompt tuning"] > 0 and planned["Linear baseline"] > 0
+
+
+def test_baselines_by_hand(tmp_path):
+    # Train: game (label 2) is the majority; its main category Animation (anime 1 + game 2) too.
+    train = [("上分", 2), ("抽卡", 2), ("手机", 3), ("火锅", 5), ("番剧", 1), ("前方 高能", 6)]
+    test = [("上分", 2), ("手机", 3), ("火锅", 5), ("番剧", 1), ("高能", 6)]
+    folder = write_processed(tmp_path / "p", {"train": train, "val": train, "test": test})
+    data = bilimeme.prepare_danmu(folder)
+    paper = get_paper("bilimeme")
+    rows = {r["system"]: r for r in paper.baselines(data, paper.load_configs("quick"))}
+    six = rows["majority class (game)"]
+    assert six["baseline"] and six["metrics"]["accuracy"]["mean"] == pytest.approx(1 / 5)
+    main = rows["most frequent main category (Animation)"]
+    # Test chats with a main category: 上分, 番剧 (Animation), 手机 (Knowledge), 火锅 (Life).
+    assert main["metrics"]["acc_at_1"]["mean"] == pytest.approx(2 / 4)
+    assert main["metrics"]["acc_at_3"]["mean"] == pytest.approx(2 / 4)
+
+
+def test_jieba_cache_defaults_to_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMOTION_TF_HOME", str(tmp_path / "home"))
+    assert bilimeme.jieba_cache_dir() == str(tmp_path / "home" / "jieba")
+    assert bilimeme.jieba_cache_dir(str(tmp_path / "mine")) == str(tmp_path / "mine")
+    tokenizer = bilimeme.chinese_tokenizer.__wrapped__("", stopwords=None).initialize()
+    assert tokenizer.cache_path == str(tmp_path / "home" / "jieba" / "jieba.cache")
+    assert os.path.exists(tokenizer.cache_path)
