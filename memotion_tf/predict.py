@@ -192,7 +192,7 @@ class Predictor:
         self.segment = None
         if self.meta.get("text_input") == "jieba":
             # BiliMemeNet: jieba cannot run inside the SavedModel, so the text is segmented here.
-            from memotion_tf.reproductions.bilimeme import segment_texts
+            from memotion_tf.papers.bilimeme import segment_texts
 
             stopwords = self.meta.get("stopwords", "stopwords-iso")
             self.segment = lambda texts: segment_texts(texts, stopwords=stopwords)

@@ -317,7 +317,7 @@ def test_predict_segments_chinese_text_for_jieba_models(tmp_path):
     from memotion_tf.datasets import danmu
     from memotion_tf.models.linear_baseline import LinearBaseline
     from memotion_tf.preprocessing.text import SequenceVectorizer
-    from memotion_tf.reproductions.bilimeme import segment_texts
+    from memotion_tf.papers.bilimeme import segment_texts
 
     chats = ["这个游戏的画面真好看啊", "今天吃火锅", "游戏 画面"]
     segmented = segment_texts(chats)
