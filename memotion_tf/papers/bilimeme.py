@@ -697,11 +697,14 @@ class BiliMemeNet(Paper):
 
     # ------------------------------------------------------------- configs
 
+    def model_arguments(self, config):
+        return _model_arguments(config)
+
     def check_config(self, config):
         check_keys(config, "protocol", config.protocol, self.protocol_keys)
         models = {m: None for m in CLASSIFIERS + (PROMPT_MODEL,)}
         check_keys(config, "model", {config.model: None}, models)
-        check_keys(config, "model_args", config.model_args, _model_arguments(config))
+        check_keys(config, "model_args", config.model_args, self.model_arguments(config))
         if config.model == PROMPT_MODEL:
             from memotion_tf.models.prompt_lm import SCORE_MODES
 

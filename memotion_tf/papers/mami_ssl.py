@@ -598,14 +598,17 @@ class MAMISSL(Paper):
 
     # ------------------------------------------------------------- configs
 
-    def check_config(self, config):
-        """Errors that name the config file, before anything is trained."""
+    def model_arguments(self, config):
+        """RAW-N-COOK's constructor arguments, less those the data decides."""
         from memotion_tf.models.crom_ae import RawNCook
 
+        return {k: v for k, v in constructor_arguments(RawNCook).items() if k not in DERIVED_MODEL_ARGS}
+
+    def check_config(self, config):
+        """Errors that name the config file, before anything is trained."""
         check_keys(config, "protocol", config.protocol, self.protocol_keys)
         check_keys(config, "protocol.crom_ae", config.protocol.get("crom_ae", {}), CROM_AE_KEYS)
-        model_args = {k: v for k, v in constructor_arguments(RawNCook).items() if k not in DERIVED_MODEL_ARGS}
-        check_keys(config, "model_args", config.model_args, model_args)
+        check_keys(config, "model_args", config.model_args, self.model_arguments(config))
         problems = []
         if config.dataset != "mami":
             problems.append(f"dataset must be 'mami', not {config.dataset!r}")
