@@ -75,8 +75,9 @@ def image_errors(images, decoded):
     return tf.where(decoded, "", reason)
 
 
-def decode_images(images, image_size):
-    """Decode a batch of image bytes that may hold bad ones.
+def decode_images(images, image_size, crop=False):
+    """Decode a batch of image bytes that may hold bad ones (`crop`: see
+    `preprocessing.image.decode_image`).
 
     Returns (images float32 [batch, size, size, 3], error tf.string [batch]):
     zeros and an error message where a row cannot be decoded. A graph op
@@ -84,7 +85,7 @@ def decode_images(images, image_size):
     with `ignore_errors`, keyed by row index, and are put back in order."""
     count = tf.shape(images, out_type=tf.int64)[0]
     rows = tf.data.Dataset.from_tensor_slices((tf.range(count), images))
-    rows = rows.map(lambda i, data: (i, decode_image(data, image_size)),
+    rows = rows.map(lambda i, data: (i, decode_image(data, image_size, crop=crop)),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
     empty = (tf.zeros([0], tf.int64), tf.zeros([0, image_size, image_size, 3]))
     index, decoded = rows.batch(tf.maximum(count, 1)).reduce(empty, lambda _, batch: batch)
@@ -151,11 +152,13 @@ def model_modalities(model):
 
 
 def export_classifier(model, path, *, class_names, metadata, vectorizer=None, image_size=None,
-                      multi_label=False, threshold=0.5):
+                      multi_label=False, threshold=0.5, crop=False):
     """Write `model` with its preprocessing as a SavedModel at `path`, atomically.
 
     `vectorizer` is the text preprocessing training used: a `SequenceVectorizer`
-    or a keras-hub preprocessor."""
+    or a keras-hub preprocessor. `crop=True`: images are centre-cropped to a
+    square before resizing, as training decoded them (`decode_image`); the
+    metadata then says `"image_crop": "center"`."""
     from memotion_tf.input_pipeline import text_inputs
 
     modalities = model_modalities(model)
@@ -175,7 +178,7 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
             features.update(text_inputs(vectorizer, text))
             tokens = text_token_counts(vectorizer, text, limits)
         if "image" in modalities:
-            features["image"], error = decode_images(image, image_size)
+            features["image"], error = decode_images(image, image_size, crop=crop)
         ok = tf.equal(error, "")
         probabilities = model(_at_least_one_row(features, count), training=False)[:count]
         probabilities = tf.where(ok[:, None], probabilities, tf.fill(tf.shape(probabilities), float("nan")))
@@ -201,6 +204,8 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
         meta = dict(metadata, class_names=list(class_names), modalities=list(modalities),
                     multi_label=multi_label, threshold=threshold if multi_label else None)
         meta.update(limits)
+        if crop:
+            meta["image_crop"] = "center"
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2)
     return path
