@@ -20,7 +20,7 @@ from memotion_tf.config import ConfigError
 from memotion_tf.datasets.semeval21_task6 import TECHNIQUES, read_semeval21_task6, write_synthetic_semeval21_task6
 from memotion_tf.evaluation.semeval21_task6 import check_predictions, score
 from memotion_tf.papers import get_paper
-from memotion_tf.papers.team_1213li import LEADERBOARD, _same_training, member_splits
+from memotion_tf.papers.team_1213li import LEADERBOARD, _same_training, length_batches, member_splits
 
 SIZES = (40, 10, 12)
 # The quick pipeline on tiny settings: a 1-layer random BERT, 64 x 64 images (4 regions) through
@@ -74,6 +74,33 @@ def test_member_splits():
     assert len({tuple(dev) for _, dev in splits[1:]}) == 4, "each member draws its own dev set"
     again = member_splits(30, 5, members=5, dev_size=8, split_seed=0)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again))
+
+
+def test_length_batches_keep_every_token_and_drop_only_padding():
+    """Each meme once per epoch with all its tokens; a batch holds texts of one
+    length bucket and is cut to its longest text; image features untouched."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 25, size=30)  # tokens incl. [CLS] and [SEP], padded to 24; one text fills its row
+    lengths[0] = 24
+    mask = (np.arange(24)[None, :] < lengths[:, None]).astype(bool)
+    token_ids = np.where(mask, rng.integers(5, 100, size=(30, 24)), 0).astype(np.int32)
+    x = {"token_ids": token_ids, "padding_mask": mask, "segment_ids": np.zeros_like(token_ids),
+         "image_features": np.arange(30, dtype=np.float32)[:, None, None] * np.ones((30, 4, 3), np.float32)}
+    y = np.arange(30, dtype=np.float32)[:, None] * np.ones((30, 22), np.float32)  # the meme's index
+    for epoch_order in range(2):
+        seen = []
+        for features, targets in length_batches(x, y, batch_size=4, seed=1, max_length=24, width=8):
+            index = targets.numpy()[:, 0].astype(int)
+            width = features["token_ids"].shape[1]
+            assert width == lengths[index].max(), "cut to the batch's longest text"
+            assert len({(n - 1) // 8 for n in lengths[index]}) == 1, "one length bucket per batch"
+            np.testing.assert_array_equal(features["token_ids"].numpy(), token_ids[index, :width])
+            np.testing.assert_array_equal(features["padding_mask"].numpy(), mask[index, :width])
+            assert features["segment_ids"].shape[1] == width and features["image_features"].shape[1:] == (4, 3)
+            np.testing.assert_array_equal(features["image_features"].numpy()[:, 0, 0], index)
+            assert len(index) <= 4
+            seen.extend(index.tolist())
+        assert sorted(seen) == list(range(30))
 
 
 def test_results_follow_the_contract(run):
@@ -256,4 +283,19 @@ def test_configs_hold_the_paper_settings():
     assert _same_training(paper["+ full att"], paper["1213Li"])
     assert not _same_training(paper["+ textual att"], paper["1213Li"])
     assert quick["+ full att"].preset == "all_minilm_l6_v2" and quick["+ full att"].image_weights == ""
+    assert quick["+ full att"].protocol["length_buckets"] is True and "length_buckets" not in paper["1213Li"].protocol
     assert (li.evaluation_split, li.splits, li.split_aliases) == ("dev", ("dev", "train", "test"), {"val": "dev"})
+
+
+def test_embedded_synthetic_corpus_has_the_configured_sizes_and_its_marker(tmp_path, monkeypatch):
+    from memotion_tf.datasets import registry
+
+    monkeypatch.setenv("MEMOTION_TF_HOME", str(tmp_path / "home"))
+    li = get_paper("1213li")
+    config = li.load_configs("quick", ["protocol.synthetic_sizes=[6, 2, 3]"])[0]
+    path = li.ensure_data(config)
+    assert registry.is_synthetic(path) and path.startswith(str(tmp_path / "home"))
+    assert [len(read_semeval21_task6(path, s).frame) for s in ("train", "dev", "test")] == [6, 2, 3]
+    stamp = os.path.getmtime(os.path.join(path, registry.SYNTHETIC_MARKER))
+    assert li.ensure_data(config) == path and os.path.getmtime(os.path.join(path, registry.SYNTHETIC_MARKER)) == stamp
+    assert li.ensure_data(config, str(tmp_path)) == str(tmp_path)  # a given folder is used as it is
