@@ -122,8 +122,9 @@ def limit_errors(images, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES)
     return tf.where(tf.equal(length, 0), IMAGE_ERRORS["empty"], error)
 
 
-def decode_images(images, image_size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
-    """Decode a batch of image bytes that may hold bad ones.
+def decode_images(images, image_size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES, crop=False):
+    """Decode a batch of image bytes that may hold bad ones (`crop`: see
+    `preprocessing.image.decode_image`).
 
     Returns (images float32 [batch, size, size, 3], error tf.string [batch]):
     zeros and an error message where a row cannot be decoded. Rows whose
@@ -135,7 +136,7 @@ def decode_images(images, image_size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX
     # A refused row goes to the decoder as an empty string, which fails at once.
     allowed = tf.where(tf.equal(refused, ""), images, "")
     index, decoded = _rows_through(allowed, lambda data: decode_image(data, image_size, max_pixels=None,
-                                                                      max_bytes=None),
+                                                                      max_bytes=None, crop=crop),
                                    tf.zeros([0, image_size, image_size, 3]))
     index = index[:, None]
     shape = tf.stack([count, image_size, image_size, 3])
@@ -201,7 +202,7 @@ def model_modalities(model):
 
 def export_classifier(model, path, *, class_names, metadata, vectorizer=None, image_size=None,
                       multi_label=False, threshold=0.5, heads=None, max_image_pixels=MAX_IMAGE_PIXELS,
-                      max_image_bytes=MAX_IMAGE_BYTES):
+                      max_image_bytes=MAX_IMAGE_BYTES, crop=False):
     """Write `model` with its preprocessing as a SavedModel at `path`, atomically.
 
     `vectorizer` is the text preprocessing training used: a `SequenceVectorizer`
@@ -209,7 +210,9 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
     `(label, number of classes)` blocks of a multi-head output; each block's
     most probable class goes into `label` ("humour=funny | sarcasm=general | ...").
     `max_image_pixels` and `max_image_bytes` are the serving side's image
-    limits (None: none), kept in the metadata."""
+    limits (None: none), kept in the metadata. `crop=True`: images are
+    centre-cropped to a square before resizing, as training decoded them
+    (`decode_image`); the metadata then says `"image_crop": "center"`."""
     from memotion_tf.input_pipeline import text_inputs
 
     modalities = model_modalities(model)
@@ -229,7 +232,8 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
             features.update(text_inputs(vectorizer, text))
             tokens = text_token_counts(vectorizer, text, limits)
         if "image" in modalities:
-            features["image"], error = decode_images(image, image_size, max_image_pixels, max_image_bytes)
+            features["image"], error = decode_images(image, image_size, max_image_pixels, max_image_bytes,
+                                                     crop=crop)
         ok = tf.equal(error, "")
         probabilities = model(_at_least_one_row(features, count), training=False)[:count]
         probabilities = tf.where(ok[:, None], probabilities, tf.fill(tf.shape(probabilities), float("nan")))
@@ -266,6 +270,8 @@ def export_classifier(model, path, *, class_names, metadata, vectorizer=None, im
         meta.update(limits)
         if "image" in modalities:
             meta.update(max_image_pixels=max_image_pixels, max_image_bytes=max_image_bytes)
+        if crop:
+            meta["image_crop"] = "center"
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2)
     return path

@@ -291,6 +291,58 @@ def test_average_ensemble_averages_the_members():
         average_ensemble([members[0], other])
 
 
+# ------------------------------------------------------------ the image crop
+
+
+def thirds(height=40, width=120):
+    """A wide picture: red, green and blue thirds from left to right."""
+    image = np.zeros((height, width, 3), np.uint8)
+    for channel in range(3):
+        image[:, channel * width // 3:(channel + 1) * width // 3, channel] = 255
+    return image
+
+
+def test_center_crop_keeps_the_middle_square_unsquashed():
+    """Section 3.2.1 crops to 224 x 224: the centred square of a 3:1 picture is its
+    green third alone; the squashing resize keeps all three colours."""
+    from memotion_tf.preprocessing.image import decode_image
+
+    wide = tf.io.encode_png(thirds())
+    green = np.broadcast_to(np.float32([0, 1, 0]), (20, 20, 3))
+    np.testing.assert_allclose(decode_image(wide, 20, crop=True), green, atol=1e-6)
+    squashed = decode_image(wide, 20).numpy()
+    assert squashed[:, 0, 0].min() > 0.99 and squashed[:, -1, 2].min() > 0.99 and squashed[:, 10, 1].min() > 0.99
+    tall = tf.io.encode_png(np.transpose(thirds(), (1, 0, 2)))  # red, green, blue from top to bottom
+    np.testing.assert_allclose(decode_image(tall, 20, crop=True), green, atol=1e-6)
+    square = tf.io.encode_png(thirds(60, 60))  # nothing to cut: the same as the plain resize
+    np.testing.assert_allclose(decode_image(square, 20, crop=True), decode_image(square, 20), atol=1e-6)
+
+
+def test_saved_model_crops_as_training_did(tmp_path):
+    """`export_classifier(crop=True)`: the SavedModel on the raw bytes of a wide
+    meme gives the model's output on the centre-cropped picture (not on the squashed one)."""
+    from memotion_tf.export import export_classifier, load_exported
+    from memotion_tf.preprocessing.image import decode_image
+
+    keras.utils.set_random_seed(3)
+    model = tiny_model()
+    pre = preprocessor()
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 160, 3), dtype=np.uint8)
+    data = tf.io.encode_png(pixels)
+    text = tf.constant(["hate trump\n\nfake news"])
+    x = {k: tf.convert_to_tensor(v) for k, v in pre(text).items()}
+    cropped = model({**x, "image": decode_image(data, IMAGE_SIZE, crop=True)[None]}, training=False).numpy()
+    squashed = model({**x, "image": decode_image(data, IMAGE_SIZE)[None]}, training=False).numpy()
+    assert np.abs(cropped - squashed).max() > 1e-4  # the crop changes what the model sees
+    path = str(tmp_path / "saved_model")
+    export_classifier(model, path, class_names=TECHNIQUES, vectorizer=pre, image_size=IMAGE_SIZE,
+                      multi_label=True, crop=True, metadata={"system": "+ full att"})
+    serve, meta, _ = load_exported(path)
+    out = serve(text=text, image=tf.reshape(data, [1]))
+    np.testing.assert_allclose(out["probabilities"], cropped, atol=1e-5)
+    assert meta["image_crop"] == "center"
+
+
 # ------------------------------------------------------------------ learning
 
 
@@ -322,25 +374,30 @@ def test_fits_a_small_batch(memes):
 
 
 @pytest.mark.large
-def test_quick_full_att_learns_the_synthetic_signal(tmp_path):
-    """The quick profile's "+ full att" (MiniLM, frozen random ResNet-50, 3 epochs)
+def test_quick_full_att_learns_the_synthetic_signal(tmp_path, monkeypatch):
+    """The quick profile's "+ full att" (MiniLM, frozen random ResNet-50, its epochs)
     on the embedded-size synthetic corpus ranks each technique's memes above the
     others (mean ROC AUC) and beats every constant prediction in micro F1."""
     from sklearn.metrics import roc_auc_score
 
     from memotion_tf.evaluation.semeval21_task6 import score
-    from memotion_tf.reproductions import team_1213li as li
+    from memotion_tf.papers import get_paper
+    from memotion_tf.papers import team_1213li as li
+    from memotion_tf.runner import Progress, RunContext
     from memotion_tf.training.strategy import get_strategy
 
-    config = next(c for c in li.load_configs("quick") if c.system == "+ full att")
+    monkeypatch.setenv("MEMOTION_TF_HOME", str(tmp_path / "home"))  # the features cache
+    config = next(c for c in get_paper("1213li").load_configs("quick") if c.system == "+ full att")
     corpus = write_synthetic_semeval21_task6(tmp_path / "corpus", sizes=(687, 63, 0), seed=7)
     splits = {name: li.read_corpus(corpus, progress=False)[name] for name in ("train", "dev")}
-    inputs = li.Inputs(config, splits)
+    inputs = li.Inputs(config, splits, str(corpus))
     train, dev = splits["train"], splits["dev"]
-    _, _, _, probabilities = li.train_member(
+    ctx = RunContext(seed=0, strategy=get_strategy(0), folder=str(tmp_path / "row"),
+                     backup_dir=str(tmp_path / "row" / "backup"), verbose=0, progress=Progress(config.epochs))
+    _, _, probabilities = li.train_member(
         config, inputs, (inputs.tokens["train"], inputs.features("train"), train.targets),
-        (inputs.tokens["dev"], inputs.features("dev"), dev.targets, dev.gold), seed=0,
-        strategy=get_strategy(0), state_dir=str(tmp_path / "state"), signature={}, verbose=0)
+        (inputs.tokens["dev"], inputs.features("dev"), dev.targets, lambda labels: li.score_labels(dev, labels)),
+        seed=0, ctx=ctx)
     y = dev.targets
     both = (y.sum(0) > 0) & (y.sum(0) < len(y))
     assert roc_auc_score(y[:, both], probabilities[:, both], average="macro") > 0.65  # chance: 0.5

@@ -1,10 +1,12 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from memotion_tf import config as config_lib
-from memotion_tf.experiments import config_files, train_once
 from memotion_tf.models import CNNImage, CNNLSTMFusion, Conv1DText, LSTMText
+from memotion_tf.papers import get_paper
+from memotion_tf.papers.memotion import train_once
 from tests import fixtures
 from tests.test_case import TestCase
 
@@ -66,7 +68,7 @@ class ModelBehaviourTest(TestCase):
 
 
 def _row_config(system, **changes):
-    configs = [config_lib.load_config(p, "quick") for p in config_files("uor")]
+    configs = [config_lib.load_config(p, "quick") for p in get_paper("uor").config_paths()]
     config = next(c for c in configs if c.system == system)
     return config.replace(**changes)
 
@@ -87,8 +89,10 @@ class LearnsTheSignalTest(TestCase):
     def _check(self, system):
         data = fixtures.memotion_data()
         config = _row_config(system, epochs=EPOCHS[system], **FAST)
-        model, vectorizer, history, probabilities = train_once(
-            config, data, seed=0, strategy=tf.distribute.get_strategy(), verbose=0)
+        history = keras.callbacks.History()
+        model, vectorizer, probabilities = train_once(
+            config, data, seed=0, strategy=tf.distribute.get_strategy(), callbacks=[history], verbose=0)
+        history = history.history
         from memotion_tf.evaluation.metrics import classification_metrics
 
         y = data.split("val")["label"].to_numpy()

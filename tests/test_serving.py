@@ -34,12 +34,13 @@ CLASSES = ("negative", "neutral", "positive")
 def fusion(tmp_path_factory):
     """(SavedModel path, vectorizer, validation frame, training-time probabilities)."""
     from memotion_tf import config as config_lib
-    from memotion_tf.experiments import config_files, train_once
+    from memotion_tf.papers import get_paper
+    from memotion_tf.papers.memotion import train_once
 
-    path = next(p for p in config_files("uor") if p.endswith("cnn_lstm_ti.toml"))
+    path = next(p for p in get_paper("uor").config_paths() if p.endswith("cnn_lstm_ti.toml"))
     config = config_lib.load_config(path, "quick", TINY)
     data = fixtures.memotion_data()
-    model, vectorizer, _, probabilities = train_once(config, data, seed=0, strategy=tf.distribute.get_strategy(),
+    model, vectorizer, probabilities = train_once(config, data, seed=0, strategy=tf.distribute.get_strategy(),
                                                      verbose=0)
     saved = str(tmp_path_factory.mktemp("fusion") / "saved_model")
     export_classifier(model, saved, class_names=data.class_names, vectorizer=vectorizer,

@@ -194,7 +194,7 @@ def assert_same_frames(through, direct, tfds_dir):
 
 
 def test_1213li_reads_the_same_corpus_through_tfds(manual_dirs, tmp_path):
-    from memotion_tf.reproductions import team_1213li
+    from memotion_tf.papers import team_1213li
 
     config = ExperimentConfig(dataset="semeval21_task6", task="3")
     direct = team_1213li.read_corpus(str(manual_dirs["semeval21_task6"]), progress=False, config=config)
