@@ -232,6 +232,16 @@ def test_policy_reaches_every_layer_and_outputs_stay_float32(name, policy):
         assert np.isfinite(np.asarray(output)).all()
 
 
+def test_two_view_wrapper_output_stays_float32():
+    from memotion_tf.training.two_view import two_view_model
+
+    with policy_scope("mixed_float16"):
+        model, inputs = _build("bert_classifier")
+        wrapper = two_view_model(model)
+    outputs = wrapper(dict(inputs, **{f"raw_{k}": v for k, v in inputs.items()}))
+    assert outputs.dtype == tf.float32 and outputs.shape == (2, 6)
+
+
 @pytest.mark.parametrize("policy, wrapped", [("mixed_float16", True), ("mixed_bfloat16", False),
                                              ("float32", False)])
 def test_compile_wraps_the_optimizer_in_loss_scaling_under_float16_only(policy, wrapped):
