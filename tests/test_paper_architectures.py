@@ -134,3 +134,16 @@ def test_roberta_preprocessor_feeds_roberta():
     features = preprocessor(["a meme"])
     assert set(features) == {"token_ids", "padding_mask"}
     assert np.asarray(features["token_ids"])[0, 0] == preprocessor.tokenizer.start_token_id == 0
+
+
+def test_chinese_bert_row_builds_offline():
+    """BiliMemeNet's Chinese BERT row at full size: bert_base_zh + a 6-class head,
+    fed by an offline preprocessor of bert_base_zh's 21,128-entry vocabulary."""
+    from memotion_tf.models.chinese_bert import chinese_bert_classifier, chinese_bert_preprocessor
+
+    with memory.abstract_build():
+        model = chinese_bert_classifier(6, "bert_base_zh", random_init=True)
+    assert model.count_params() == PUBLISHED["bert_base_zh"] + 768 * 6 + 6
+    preprocessor = chinese_bert_preprocessor("bert_base_zh", sequence_length=8, random_init=True)
+    assert preprocessor.tokenizer.vocabulary_size() == 21128
+    assert np.asarray(preprocessor(["好吃 火锅"])["token_ids"]).max() < 21128

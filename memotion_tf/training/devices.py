@@ -1,7 +1,8 @@
 """What training runs on: the accelerators TensorFlow sees, in one line.
 
-A bare `pip install tensorflow` on a Linux GPU machine is TensorFlow's CPU
-build plus CUDA stubs: it trains on the CPU without an error. Every run logs
+A bare `pip install tensorflow` on a Linux GPU machine is TensorFlow's CUDA
+build without the CUDA libraries: it sees no GPU and trains on the CPU
+without an error. Every run logs
 `describe_devices()`, and the paper profile without an accelerator says so in
 one warning line (`log_devices`); `pip install "memotion-tf[and-cuda]"` pulls
 TensorFlow's GPU build (`tensorflow[and-cuda]`).
@@ -12,6 +13,7 @@ not initialise TensorFlow's runtime (so `strategy.split_cpu` still works).
 
 import logging
 import os
+import platform
 
 import tensorflow as tf
 
@@ -76,8 +78,10 @@ def log_devices(profile=None, logger=log, found=None):
     description = describe_devices(found)
     logger.info("training on %s", description)
     if profile == "paper" and not found:
-        hint = ("" if tf.sysconfig.get_build_info().get("is_cuda_build")
-                else "; on a Linux GPU machine: pip install \"memotion-tf[and-cuda]\"")
+        # PyPI's Linux TensorFlow is built for CUDA but ships without its
+        # libraries: without them a GPU machine shows no GPU.
+        hint = ("; with an NVIDIA GPU: pip install \"memotion-tf[and-cuda]\" (TensorFlow's CUDA libraries)"
+                if platform.system() == "Linux" else "")
         logger.warning("PROFILE=paper but no GPU or TPU is visible: the full-size models train on the CPU, "
                        "which takes days%s", hint)
     return description

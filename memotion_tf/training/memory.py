@@ -25,7 +25,10 @@ The estimate is the sum of
 It is an estimate, not a measurement: TensorFlow's executor may run ops in
 another order, grappler and XLA fuse element-wise ops (fewer, smaller
 intermediates), cuDNN/cuBLAS workspaces and the CUDA context (~0.3-0.5 GB) are
-not counted, and the allocator fragments. `fits` therefore keeps a margin
+not counted, and the allocator fragments. A recurrent layer traced as a
+`tf.while_loop` keeps its per-step tensors in TensorLists whose size the graph
+does not state: they are not counted (tens of MB for the papers' LSTMs; on a
+GPU Keras runs them as one cuDNN op anyway). `fits` therefore keeps a margin
 (`USABLE_FRACTION` of the device).
 """
 
