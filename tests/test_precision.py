@@ -73,6 +73,8 @@ def test_resolve_jit_compile():
     model = _dense_model()
     assert resolve_jit_compile("auto", model, accelerator=False) is False   # CPU only: Keras' choice too
     assert resolve_jit_compile("auto", model, accelerator=True) is True
+    for strategy in (tf.distribute.get_strategy(), tf.distribute.OneDeviceStrategy("/cpu:0")):
+        assert resolve_jit_compile("auto", model, strategy, accelerator=True) is True
     assert resolve_jit_compile("auto", _dense_model(NoXLA()), accelerator=True) is False
     assert resolve_jit_compile(False, model, accelerator=True) is False
     assert resolve_jit_compile("true", model, accelerator=False) is True

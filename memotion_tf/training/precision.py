@@ -120,9 +120,11 @@ def model_supports_jit(model):
 def _local_replicas(strategy):
     if strategy is None:
         return 1
-    extended = getattr(strategy, "extended", None)
-    devices = getattr(extended, "worker_devices", None)
-    return len(devices) if devices else strategy.num_replicas_in_sync
+    try:
+        # This process's replicas (a multi-worker strategy counts every worker's in num_replicas_in_sync).
+        return len(strategy.extended.worker_devices)
+    except (AttributeError, RuntimeError):  # the default strategy has no worker_devices
+        return strategy.num_replicas_in_sync
 
 
 def resolve_jit_compile(setting="auto", model=None, strategy=None, accelerator=None):
