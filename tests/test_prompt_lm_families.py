@@ -102,3 +102,12 @@ def test_unknown_lm_family_and_non_lm_preset_are_clear_errors():
         causal_lm_backbone(family="pangu", vocabulary_size=10)
     with pytest.raises(ValueError, match="not a causal LM"):
         lm_tokenizer("bert_base_zh", random_init=True)
+
+
+def test_mean_score_is_the_sum_over_the_answer_tokens(family_lm):
+    _, tokenizer, backbone = family_lm
+    lm = PromptLM(backbone)
+    total = PromptScorer(lm, tokenizer, TEMPLATE, NAMES).scores(CHATS[:3])
+    mean = PromptScorer(lm, tokenizer, TEMPLATE, NAMES, score="mean").scores(CHATS[:3])
+    lengths = np.array([len(np.asarray(tokenizer(name))) for name in NAMES])
+    np.testing.assert_allclose(mean, total / lengths, rtol=1e-5)
