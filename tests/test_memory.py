@@ -30,6 +30,9 @@ def test_weights_gradients_and_adam_slots_by_hand():
     assert estimate.weights == estimate.gradients == 4 * params
     assert estimate.optimizer == 2 * 4 * params  # Adam's two moments
     assert estimate_memory(model, 100, optimizer="sgd").optimizer == 0
+    assert estimate_memory(model, 100, optimizer=keras.optimizers.SGD(momentum=0.9)).optimizer == 4 * params
+    wrapped = keras.optimizers.LossScaleOptimizer(keras.optimizers.AdamW())
+    assert estimate_memory(model, 100, optimizer=wrapped).optimizer == 2 * 4 * params
     assert estimate_memory(model, 100, gradient_accumulation_steps=4).accumulators == 4 * params
 
 

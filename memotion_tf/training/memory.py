@@ -1,7 +1,7 @@
 """Estimate a model's accelerator memory for one training step, before a run of hours.
 
-    estimate = memory.estimate_memory(model, batch_size=32, sequence_length=128)
-    memory.fits(estimate, 16 * memory.GiB)            # False: TFNet at batch 32, float32
+    estimate = memory.estimate_memory(model, batch_size=32, sequence_length=200)
+    memory.fits(estimate, 16 * memory.GiB)                # False: BERT+TSA+KL in float32, 18.3 GiB
     memory.accumulation_steps(estimate, 16 * memory.GiB)  # 2: two micro-batches of 16
 
 The estimate is the sum of
@@ -18,9 +18,10 @@ The estimate is the sum of
   were created (forward, then backward): a tensor lives from the op that
   makes it to its last reader; views (Reshape, Identity, ExpandDims,
   Squeeze, ...) share their input's buffer; the input batch counts, the
-  weights and the returned gradients are counted above, not here. The tensor shapes and dtypes are the graph's own, so a
-  mixed policy's float16 activations and float32 outputs are what they are,
-  and frozen parts keep nothing for the backward pass.
+  weights and the returned gradients are counted above, not here. The
+  tensor shapes and dtypes are the graph's own, so a mixed policy's float16
+  activations (and float16 copies of the weights) and float32 outputs are
+  what they are, and frozen parts keep nothing for the backward pass.
 
 It is an estimate, not a measurement: TensorFlow's executor may run ops in
 another order, grappler and XLA fuse element-wise ops (fewer, smaller
@@ -259,11 +260,11 @@ def estimate_memory(model, batch_size, *, sequence_length=None, input_shapes=Non
             dimension (token sequences).
         input_shapes: {input name: shape without the batch} for inputs that
             need other lengths.
-        optimizer: a name of `OPTIMIZER_SLOTS` ("adam", "adamw", "sgd", ...).
+        optimizer: a name of `OPTIMIZER_SLOTS` ("adam", "adamw", "sgd", ...) or a Keras optimizer.
         gradient_accumulation_steps: > 1 adds Keras' gradient accumulators.
         training: False estimates inference (no gradients, no optimizer).
     """
-    key = optimizer.lower() if isinstance(optimizer, str) else type(optimizer).__name__.lower()
+    key = _optimizer_key(optimizer)
     if key not in OPTIMIZER_SLOTS:
         raise ValueError(f"unknown optimizer {optimizer!r}; known: {sorted(OPTIMIZER_SLOTS)}")
     specs = _input_specs(model, batch_size, sequence_length, input_shapes)
@@ -284,6 +285,16 @@ def estimate_memory(model, batch_size, *, sequence_length=None, input_shapes=Non
         optimizer=int(trainable * OPTIMIZER_SLOTS[key]), activations=int(activations), params=params,
         trainable_params=trainable_params if training else 0, policy=policy,
         accumulators=int(trainable if training and gradient_accumulation_steps > 1 else 0))
+
+
+def _optimizer_key(optimizer):
+    if isinstance(optimizer, str):
+        return optimizer.lower()
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+    key = type(optimizer).__name__.lower()
+    if key == "sgd" and getattr(optimizer, "momentum", 0):
+        return "sgd_momentum"
+    return key
 
 
 def fits(estimate, capacity_bytes, usable_fraction=USABLE_FRACTION):
