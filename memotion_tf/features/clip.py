@@ -182,16 +182,18 @@ class CLIPFeatureExtractor(BackboneModel):
         self.image_normalization = keras.layers.Normalization(
             mean=list(CLIP_MEAN), variance=[s * s for s in CLIP_STD], name="clip_image_normalization"
         )
-        self.l2_normalize = keras.layers.UnitNormalization(axis=-1, name="l2_normalize") if normalize else None
+        # The outputs are float32 under a mixed precision policy: the L2
+        # normalisation itself (a sum of squares) or a cast when there is none.
+        self.l2_normalize = (keras.layers.UnitNormalization(axis=-1, dtype="float32", name="l2_normalize")
+                             if normalize else keras.layers.Activation("linear", dtype="float32", name="float32"))
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         image = keras.Input(shape=(image_size, image_size, 3), name="image")
         image_features = backbone.get_vision_embeddings(self.image_normalization(image))
         text_features = backbone.get_text_embeddings(token_ids)
-        if normalize:
-            image_features = self.l2_normalize(image_features)
-            text_features = self.l2_normalize(text_features)
+        image_features = self.l2_normalize(image_features)
+        text_features = self.l2_normalize(text_features)
         super().__init__(
             inputs={"token_ids": token_ids, "image": image},
             outputs={"image_features": image_features, "text_features": text_features},
@@ -233,12 +235,21 @@ def tiny_clip_backbone(image_size, sequence_length, vocabulary_size, **tiny_args
     return keras_hub.models.CLIPBackbone(vision, text, projection_dim=args["projection_dim"])
 
 
-def build_clip(preset="", *, image_size, sequence_length, init_seed=0, **tiny_args):
-    """(CLIPBackbone, CLIPTokenizer): `from_preset(preset)`, or with no preset the
-    seeded tiny random CLIP and the offline byte-level tokenizer."""
+def build_clip(preset="", *, image_size, sequence_length, init_seed=0, random_init=False, **tiny_args):
+    """(CLIPBackbone, CLIPTokenizer): `from_preset(preset)`; with `random_init`
+    the preset's full-size architecture with weights seeded by `init_seed` and
+    an offline tokenizer of the preset's vocabulary size
+    (`models.pretrained.paper_architecture` / `offline_tokenizer`, no download);
+    with no preset the seeded tiny random CLIP and the offline byte-level tokenizer."""
     if preset:
-        backbone = keras_hub.models.CLIPBackbone.from_preset(preset)
-        tokenizer = keras_hub.models.CLIPTokenizer.from_preset(preset)
+        if random_init:
+            from memotion_tf.models.pretrained import offline_tokenizer, paper_architecture
+
+            keras.utils.set_random_seed(init_seed)
+            backbone, tokenizer = paper_architecture(preset), offline_tokenizer(preset)
+        else:
+            backbone = keras_hub.models.CLIPBackbone.from_preset(preset)
+            tokenizer = keras_hub.models.CLIPTokenizer.from_preset(preset)
         expected = backbone.vision_encoder.image_shape[0]
         if image_size != expected:
             raise ValueError(f"preset {preset!r} takes {expected}x{expected} images; "

@@ -70,7 +70,8 @@ class BertClassifier(TextBackboneModel):
         inputs = backbone_inputs(backbone)
         x = pooled_text(backbone, inputs)
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        # The output layer stays float32 under a mixed precision policy (stable softmax and loss).
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
         self.num_classes = num_classes

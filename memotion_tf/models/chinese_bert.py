@@ -20,18 +20,20 @@ builds it), so it returns probabilities like the other models and exports with
 from memotion_tf.models.bert_classifier import BertClassifier
 from memotion_tf.models.pretrained import text_backbone, text_preprocessor
 
-def chinese_bert_preprocessor(preset="", *, sequence_length, vocabulary=None):
+def chinese_bert_preprocessor(preset="", *, sequence_length, vocabulary=None, random_init=False):
     """Tokeniser + packer giving `token_ids`, `segment_ids`, `padding_mask`.
 
-    With a preset its own preprocessor; without, a BERT WordPiece preprocessor
-    on `vocabulary` (lower-cased; CJK characters split)."""
+    With a preset its own preprocessor (with `random_init`, on an offline
+    vocabulary of the preset's size: `pretrained.offline_tokenizer`); without,
+    a BERT WordPiece preprocessor on `vocabulary` (lower-cased; CJK characters split)."""
     if not preset and vocabulary is None:
         raise ValueError("a BERT without a preset needs a `vocabulary` (see word_piece_vocabulary)")
-    return text_preprocessor(preset, sequence_length=sequence_length, vocabulary=vocabulary)
+    return text_preprocessor(preset, sequence_length=sequence_length, vocabulary=vocabulary,
+                             random_init=random_init)
 
 
 def chinese_bert_classifier(num_classes, preset="", *, vocabulary_size=None, sequence_length=128,
-                            dropout=0.1, **bert_args):
+                            dropout=0.1, random_init=False, **bert_args):
     """A `BertClassifier` (softmax outputs) on a keras-hub BERT backbone.
 
     Args:
@@ -42,9 +44,11 @@ def chinese_bert_classifier(num_classes, preset="", *, vocabulary_size=None, seq
         vocabulary_size: size of the WordPiece vocabulary (random init only).
         sequence_length: longest input the position embedding must cover.
         dropout: classifier-head dropout.
+        random_init: with a preset, its full-size architecture with random
+            weights (offline; `pretrained.paper_architecture`).
     """
     if preset:
-        backbone = text_backbone(preset)
+        backbone = text_backbone(preset, random_init=random_init)
     else:
         if not vocabulary_size:
             raise ValueError("a BERT without a preset needs `vocabulary_size`")

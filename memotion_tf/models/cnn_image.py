@@ -28,7 +28,8 @@ class CNNImage(keras.Model):
         x = cnn_image_branch(image, filters)
         x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        # The output layer stays float32 under a mixed precision policy (stable softmax and loss).
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
         super().__init__(inputs={"image": image}, outputs=outputs, **kwargs)
         # === Config ===
         self.image_size = image_size

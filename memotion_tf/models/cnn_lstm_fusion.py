@@ -35,7 +35,8 @@ class CNNLSTMFusion(keras.Model):
         x = keras.layers.Concatenate(name="fusion")([text, picture])
         x = keras.layers.Dense(fusion_units, activation="relu", name="fusion_dense")(x)
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        # The output layer stays float32 under a mixed precision policy (stable softmax and loss).
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
         super().__init__(inputs={"token_ids": token_ids, "image": image}, outputs=outputs, **kwargs)
         # === Config ===
         self.vocabulary_size = vocabulary_size

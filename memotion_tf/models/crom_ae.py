@@ -48,10 +48,11 @@ class CROMAE(keras.Model):
         # === Layers ===
         self.image_encoder = keras.layers.Dense(latent_dim, name="image_encoder")
         self.image_activation = keras.layers.PReLU(name="image_decoder_prelu")
-        self.image_decoder = keras.layers.Dense(text_dim, name="image_decoder")
+        # The reconstructions are the outputs: float32 under a mixed precision policy.
+        self.image_decoder = keras.layers.Dense(text_dim, dtype="float32", name="image_decoder")
         self.text_encoder = keras.layers.Dense(latent_dim, name="text_encoder")
         self.text_activation = keras.layers.PReLU(name="text_decoder_prelu")
-        self.text_decoder = keras.layers.Dense(image_dim, name="text_decoder")
+        self.text_decoder = keras.layers.Dense(image_dim, dtype="float32", name="text_decoder")
 
         # === Functional Model ===
         image = keras.Input(shape=(image_dim,), name="image_features")
@@ -114,7 +115,8 @@ class RawNCook(keras.Model):
             self.hidden = keras.layers.Dense(hidden_units, name="hidden")
             self.hidden_activation = keras.layers.PReLU(name="hidden_prelu")
             self.hidden_dropout = keras.layers.Dropout(dropout, name="hidden_dropout")
-        self.logits = keras.layers.Dense(num_labels, name="logits")
+        # The output layer stays float32 under a mixed precision policy (stable loss).
+        self.logits = keras.layers.Dense(num_labels, dtype="float32", name="logits")
 
         # === Functional Model ===
         image = keras.Input(shape=(image_dim,), name="image_features")
@@ -163,5 +165,5 @@ def clip_meme_classifier(extractor, head, name="clip_meme_classifier"):
     image = keras.Input(shape=(extractor.image_size, extractor.image_size, 3), name="image")
     features = extractor({"token_ids": token_ids, "image": image})
     logits = head({k: features[k] for k in FEATURE_INPUTS})
-    probabilities = keras.layers.Activation("sigmoid", name="probabilities")(logits)
+    probabilities = keras.layers.Activation("sigmoid", dtype="float32", name="probabilities")(logits)
     return keras.Model({"token_ids": token_ids, "image": image}, probabilities, name=name)

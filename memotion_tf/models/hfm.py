@@ -57,11 +57,12 @@ class GuidedAttentionPooling(keras.layers.Layer):
 
     def call(self, raw, guide, mask=None, return_attention=False):
         hidden = keras.ops.tanh(self.raw_projection(raw) + keras.ops.expand_dims(self.guide_projection(guide), 1))
-        scores = keras.ops.squeeze(self.score(hidden), -1)
+        # The masked softmax runs in float32: under mixed_float16, -1e9 would be -inf.
+        scores = keras.ops.cast(keras.ops.squeeze(self.score(hidden), -1), "float32")
         if mask is not None:
             scores = keras.ops.where(keras.ops.cast(mask, "bool"), scores, keras.ops.full_like(scores, -1e9))
         attention = keras.ops.softmax(scores, axis=-1)
-        pooled = keras.ops.sum(raw * keras.ops.expand_dims(attention, -1), axis=1)
+        pooled = keras.ops.sum(raw * keras.ops.expand_dims(keras.ops.cast(attention, raw.dtype), -1), axis=1)
         return (pooled, attention) if return_attention else pooled
 
     def compute_output_shape(self, raw_shape, guide_shape, mask_shape=None):
@@ -199,7 +200,8 @@ class HierarchicalFusionModel(TextBackboneModel):
         x = ModalityFusion(hidden_units, 3, name="modality_fusion")([text, image, attribute])
         x = keras.layers.Dense(hidden_units, activation="relu", name="classifier_dense")(x)
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        # The output layer stays float32 under a mixed precision policy (stable softmax and loss).
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
         self.num_classes = num_classes

@@ -108,12 +108,13 @@ class LabelAttention(keras.layers.Layer):
     """
 
     def call(self, labels, sequence, mask=None):
-        scores = ops.einsum("bld,bnd->bln", labels, sequence)
+        # The masked softmax runs in float32: under mixed_float16, -1e9 would be -inf.
+        scores = ops.cast(ops.einsum("bld,bnd->bln", labels, sequence), "float32")
         if mask is not None:
             keep = ops.cast(mask, "bool")[:, None, :]
             scores = ops.where(keep, scores, ops.full_like(scores, -1e9))
         weights = ops.softmax(scores, axis=-1)
-        return ops.einsum("bln,bnd->bld", weights, sequence), weights
+        return ops.einsum("bln,bnd->bld", ops.cast(weights, sequence.dtype), sequence), weights
 
     def compute_output_shape(self, labels_shape, sequence_shape, mask_shape=None):
         return ((labels_shape[0], labels_shape[1], sequence_shape[2]),
@@ -347,5 +348,5 @@ def average_ensemble(members, name="ensemble"):
     # Each member's fusion graph under its own name (the graphs share the members' layers).
     heads = [keras.Model(m.fusion.input, m.fusion.output, name=f"member_{k}") for k, m in enumerate(members)]
     outputs = [head(m.fusion_inputs(inputs, features)) for head, m in zip(heads, members)]
-    average = keras.layers.Average(name="probabilities")(outputs) if len(outputs) > 1 else outputs[0]
+    average = keras.layers.Average(dtype="float32", name="probabilities")(outputs) if len(outputs) > 1 else outputs[0]
     return keras.Model(inputs, average, name=name)

@@ -95,7 +95,8 @@ class LinearBaseline(keras.Model):
             x = keras.layers.LeakyReLU(negative_slope=negative_slope, name=f"leaky_relu_{i + 1}")(x)
             if i == num_layers // 2 - 1:
                 x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        # The output layer stays float32 under a mixed precision policy (stable softmax and loss).
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
         super().__init__(inputs={"token_ids": token_ids}, outputs=outputs, **kwargs)
         # === Config ===
         self.vocabulary_size = vocabulary_size

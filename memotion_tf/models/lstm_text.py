@@ -29,7 +29,8 @@ class LSTMText(keras.Model):
         x = lstm_text_branch(token_ids, vocabulary_size, embedding_dim, lstm_units)
         x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        # The output layer stays float32 under a mixed precision policy (stable softmax and loss).
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
         super().__init__(inputs={"token_ids": token_ids}, outputs=outputs, **kwargs)
         # === Config ===
         self.vocabulary_size = vocabulary_size

@@ -1,9 +1,25 @@
-"""Discrete prompts and prompt tuning with a keras-hub GPT-2 (BiliMemeNet section 6.2).
+"""Discrete prompts and prompt tuning with a keras-hub causal LM (BiliMemeNet section 6.2).
 
-The paper prompts Pangu-alpha (2.6B). Pangu has no Keras port, so we use
-keras-hub's GPT-2 (`GPT2Backbone`, the model inside `GPT2CausalLM`): a
-pretrained preset for `PROFILE=paper`, or a tiny randomly initialised one with
-a vocabulary built from the data for the tests and the embedded default.
+The paper prompts Pangu-alpha (2.6B), a Chinese LM with no Keras port. The LM
+here is any decoder-only keras-hub backbone, chosen by the config's `preset`
+through keras-hub's own machinery (`Backbone.from_preset` / `Tokenizer.from_preset`
+read the class from the preset), so switching LM is a config change:
+
+- `PROFILE=paper`: `qwen2.5_0.5b_en` (Qwen2.5-0.5B, base model). Of the causal
+  LMs keras-hub ships, it is the one closest to Pangu-alpha's role: a plain
+  pretrained (not instruction-tuned) LM whose pretraining data is largely
+  Chinese and English (Qwen2.5 Technical Report, arXiv:2412.15115), with a
+  byte-level BPE holding many Chinese words, at 0.49B parameters (it runs
+  frozen on one 16 GB GPU). `bloom_560m_multi` (BLOOM, 46 languages, Chinese
+  among them) is the alternative; its 250,880-token vocabulary makes the
+  logits of the five candidate answers 1.65x larger, and `bloomz_560m_multi`
+  is instruction-tuned, unlike Pangu-alpha. `gpt2_base_en` (English) was the
+  earlier stand-in.
+- Tests and the embedded default: a tiny randomly initialised backbone of a
+  given `family` ("gpt2", "qwen" or "bloom"; `TINY_LMS`) with a byte-level
+  vocabulary built from the data (`lm_tokenizer`).
+- `random_init=True` with a preset: the preset's full-size architecture
+  written in `models.pretrained.PAPER_ARCHITECTURES`, random weights, offline.
 
 Prompts follow the paper's `[question]\\n[choice]\\n[answer]` format (Table 2):
 a template with the chat at `[A]`, e.g.
@@ -25,12 +41,13 @@ embedding", in place of the template's question words) while every weight of
 the LM stays frozen; they are trained with the LM loss on the gold answer's
 tokens.
 
-`PromptLM` is the LM forward pass of `keras_hub.models.GPT2CausalLM`
-(token embedding -> position embedding -> decoder layers -> layer norm ->
-reversed token embedding, tied weights), with the optional `SoftPrompt` in
-front; without a soft prompt its logits equal `GPT2CausalLM`'s (tested).
-`PromptScorer` builds the candidate sequences with TensorFlow ops only, so its
-scoring function exports into a SavedModel that takes raw text.
+`PromptLM` is the LM forward pass of keras-hub's `CausalLM`s (token embedding
+-> the backbone's own graph from the embedding to its sequence output ->
+reversed token embedding), with the optional `SoftPrompt` between the first
+two; without a soft prompt its logits equal `GPT2CausalLM`'s, `QwenCausalLM`'s
+and `BloomCausalLM`'s (tested). `PromptScorer` builds the candidate sequences
+with TensorFlow ops only, so its scoring function exports into a SavedModel
+that takes raw text (the tokenizer inside).
 """
 
 import json
@@ -49,6 +66,16 @@ SCORE_MODES = ("sum", "mean")
 
 # A tiny GPT-2 for tests and the embedded default (randomly initialised).
 TINY_GPT2 = {"num_layers": 2, "num_heads": 2, "hidden_dim": 32, "intermediate_dim": 64, "dropout": 0.0}
+# Tiny randomly initialised LMs per family: (backbone class, tokenizer class,
+# the tokenizer's special tokens in id order, tiny config).
+TINY_LMS = {
+    "gpt2": ("GPT2Backbone", "GPT2Tokenizer", ("<|endoftext|>",), TINY_GPT2),
+    "qwen": ("QwenBackbone", "QwenTokenizer", ("<|endoftext|>",),
+             {"num_layers": 2, "num_query_heads": 2, "num_key_value_heads": 1, "hidden_dim": 32,
+              "intermediate_dim": 64}),
+    "bloom": ("BloomBackbone", "BloomTokenizer", ("<unk>", "<s>", "</s>", "<pad>"),
+              {"num_layers": 2, "num_heads": 2, "hidden_dim": 32, "intermediate_dim": 64}),
+}
 
 
 def split_template(template):
@@ -105,30 +132,55 @@ class SoftPrompt(keras.layers.Layer):
         return config
 
 
+def embedding_to_sequence(backbone):
+    """The backbone's own graph from its token embedding's output to its
+    sequence output, as a model taking [embeddings, padding_mask].
+
+    keras-hub's decoder-only backbones (GPT-2, Qwen, BLOOM, Llama, ...) read
+    the token ids only through `token_embedding`; positions (learned, rotary or
+    ALiBi) and the causal mask come from the embeddings' length and the padding
+    mask, so the same graph takes a soft prompt prepended to the embeddings.
+    The layers (and weights) are the backbone's."""
+    try:
+        embedded = backbone.token_embedding.output  # its call inside the backbone's graph
+        return keras.Model([embedded, backbone.input["padding_mask"]], backbone.output,
+                           name=f"{backbone.name}_from_embeddings")
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"PromptLM needs a decoder-only keras-hub backbone taking token_ids and padding_mask "
+                         f"whose token ids enter only through `token_embedding`; {type(backbone).__name__} "
+                         f"does not ({e})") from e
+
+
 @keras.saving.register_keras_serializable(package="memotion_tf")
 class PromptLM(BackboneModel):
-    """A frozen GPT-2 causal LM with an optional trainable soft prompt in front.
+    """A frozen keras-hub causal LM with an optional trainable soft prompt in front.
 
     Inputs `token_ids`, `padding_mask` [batch, length]; output next-token
-    logits [batch, length, vocabulary] for the token positions (the soft
-    prompt's positions are dropped). Every backbone weight is frozen, so with
-    `num_prompt_tokens > 0` the soft prompt is the only trainable weight.
+    logits [batch, length, vocabulary] (float32 under any dtype policy) for
+    the token positions (the soft prompt's positions are dropped). Every
+    backbone weight is frozen, so with `num_prompt_tokens > 0` the soft prompt
+    is the only trainable weight.
 
     Args:
-        backbone: a `keras_hub.models.GPT2Backbone` (pretrained or random).
+        backbone: a decoder-only keras-hub backbone (`GPT2Backbone`,
+            `QwenBackbone`, `BloomBackbone`, ...; pretrained or random).
         num_prompt_tokens: soft-prompt length; 0 for discrete prompts only.
         initializer_stddev: the soft prompt's initial scale.
 
     Example:
-    >>> backbone = keras_hub.models.GPT2Backbone(vocabulary_size=300, **TINY_GPT2)
+    >>> backbone = causal_lm_backbone(family="qwen", vocabulary_size=300)
     >>> lm = PromptLM(backbone, num_prompt_tokens=8)
     >>> lm.trainable_weights  # [soft_prompt/embeddings]
+
+    Reference: Lester, Al-Rfou and Constant, "The Power of Scale for
+    Parameter-Efficient Prompt Tuning", EMNLP 2021 (arXiv:2104.08691).
     """
 
     def __init__(self, backbone, num_prompt_tokens=0, initializer_stddev=0.02, **kwargs):
         # === Layers ===
         self.backbone = backbone
         self.backbone.trainable = False
+        body = embedding_to_sequence(backbone)
         self.soft_prompt = None
         if num_prompt_tokens:
             self.soft_prompt = SoftPrompt(num_prompt_tokens, backbone.hidden_dim, initializer_stddev,
@@ -140,20 +192,29 @@ class PromptLM(BackboneModel):
         mask = padding_mask
         if self.soft_prompt is not None:
             x, mask = self.soft_prompt(x, padding_mask)
-        positions = backbone.position_embedding(x)
-        x = backbone.embeddings_add((x, positions))
-        x = backbone.embeddings_dropout(x)
-        for layer in backbone.transformer_layers:
-            x = layer(x, decoder_padding_mask=mask)
-        x = backbone.layer_norm(x)
+        x = body([x, mask])
         if num_prompt_tokens:
             x = x[:, num_prompt_tokens:, :]
+        hidden = x
         logits = backbone.token_embedding(x, reverse=True)
+        # float32 logits under a mixed precision policy: the log-softmax over a
+        # vocabulary of 10^5 tokens and the LM loss need the range.
+        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
         super().__init__(inputs={"token_ids": token_ids, "padding_mask": padding_mask},
                          outputs=logits, **kwargs)
         # === Config ===
         self.num_prompt_tokens = num_prompt_tokens
         self.initializer_stddev = initializer_stddev
+        self._hidden = hidden
+
+    def hidden_states(self):
+        """A model (sharing this one's layers) from the same inputs to the
+        final hidden states [batch, length, hidden] that the logits are
+        computed from with `backbone.token_embedding(h, reverse=True)`: scoring
+        needs the logits at a few positions only, not [batch, length,
+        vocabulary] (4.7 GB in float32 for 80 sequences of 96 tokens over
+        Qwen's 151,936 tokens)."""
+        return keras.Model(self.input, self._hidden, name=f"{self.name}_hidden_states")
 
     def get_config(self):
         return {
@@ -164,18 +225,91 @@ class PromptLM(BackboneModel):
         }
 
 
+def _family(preset, family):
+    """The `TINY_LMS` family of a preset written in `PAPER_ARCHITECTURES`, else `family`."""
+    if preset:
+        from memotion_tf.models.pretrained import architecture
+
+        backbone = architecture(preset).backbone
+        for name, (cls, *_rest) in TINY_LMS.items():
+            if cls == backbone:
+                return name
+        raise ValueError(f"preset {preset!r} ({backbone}) is not a causal LM of {sorted(TINY_LMS)}")
+    if family not in TINY_LMS:
+        raise ValueError(f"unknown LM family {family!r}; known: {sorted(TINY_LMS)}")
+    return family
+
+
+def causal_lm_backbone(preset="", *, random_init=False, family="gpt2", vocabulary_size=None,
+                       max_sequence_length=256, **tiny_args):
+    """A decoder-only keras-hub backbone for `PromptLM`.
+
+    - `preset`: `keras_hub.models.Backbone.from_preset(preset)`; the preset's
+      own config names the class (GPT-2, Qwen, BLOOM, ...), so any keras-hub
+      causal LM preset works without a code change.
+    - `preset` with `random_init`: the preset's full-size architecture from
+      `models.pretrained.PAPER_ARCHITECTURES`, random weights, offline.
+    - no preset: a tiny random backbone of `family` (`TINY_LMS`, updated with
+      `tiny_args`) over `vocabulary_size` ids; `max_sequence_length` sizes
+      GPT-2's learned positions (the others have none).
+    """
+    import keras_hub
+
+    if preset and random_init:
+        from memotion_tf.models.pretrained import paper_architecture
+
+        return paper_architecture(preset)
+    if preset:
+        return keras_hub.models.Backbone.from_preset(preset)
+    if not vocabulary_size:
+        raise ValueError("a causal LM without a preset needs `vocabulary_size`")
+    backbone_cls, _, _, tiny = TINY_LMS[_family("", family)]
+    args = dict(tiny, **tiny_args)
+    if backbone_cls == "GPT2Backbone":
+        args["max_sequence_length"] = max_sequence_length
+    return getattr(keras_hub.models, backbone_cls)(vocabulary_size=vocabulary_size, **args)
+
+
 def gpt2_backbone(preset="", *, vocabulary_size=None, max_sequence_length=256, **tiny_args):
     """A keras-hub GPT-2 backbone: `from_preset` (e.g. `gpt2_base_en`) or a
     randomly initialised one sized by `TINY_GPT2` updated with `tiny_args`."""
+    return causal_lm_backbone(preset, family="gpt2", vocabulary_size=vocabulary_size,
+                              max_sequence_length=max_sequence_length, **tiny_args)
+
+
+def lm_tokenizer(preset="", *, random_init=False, family="gpt2", texts=(), min_count=1):
+    """The LM's keras-hub tokenizer.
+
+    With a pretrained preset, `keras_hub.models.Tokenizer.from_preset(preset)`
+    (the class comes from the preset). Otherwise (no preset, or `random_init`)
+    the family's tokenizer class (the preset's, with a preset) on an offline
+    byte-level BPE vocabulary: the family's special tokens first, the 256
+    byte symbols, and one token per non-ASCII character of `texts`
+    (`preprocessing.vocabularies.byte_level_vocabulary`), so Chinese text
+    tokenises one character per token. It is not the preset's learned
+    vocabulary: with `random_init` it only has to index the full-size
+    embedding (its ids are far below the preset's vocabulary size). The
+    TensorFlow tokenising path is used eagerly too, so eager calls, tf.data and
+    an exported SavedModel tokenise identically.
+    """
     import keras_hub
 
+    if preset and not random_init:
+        return keras_hub.models.Tokenizer.from_preset(preset)
+    from memotion_tf.preprocessing.vocabularies import byte_level_vocabulary
+
+    _, tokenizer_cls, specials, _ = TINY_LMS[_family(preset, family)]
+    vocabulary, merges = byte_level_vocabulary(texts, min_count=min_count, special_tokens=specials)
+    tokenizer = getattr(keras_hub.models, tokenizer_cls)(vocabulary=vocabulary, merges=merges,
+                                                         _allow_python_workflow=False)
     if preset:
-        return keras_hub.models.GPT2Backbone.from_preset(preset)
-    if not vocabulary_size:
-        raise ValueError("a GPT-2 without a preset needs `vocabulary_size`")
-    return keras_hub.models.GPT2Backbone(vocabulary_size=vocabulary_size,
-                                         max_sequence_length=max_sequence_length,
-                                         **dict(TINY_GPT2, **tiny_args))
+        from memotion_tf.models.pretrained import architecture
+
+        size = architecture(preset).config["vocabulary_size"]
+        if tokenizer.vocabulary_size() > size:
+            raise ValueError(f"the offline vocabulary ({tokenizer.vocabulary_size()} tokens) exceeds {preset}'s "
+                             f"{size} embedding rows")
+    return tokenizer
 
 
 def _ragged(rows):
@@ -188,7 +322,7 @@ class PromptScorer:
 
     Args:
         lm: a `PromptLM`.
-        tokenizer: the LM's `GPT2Tokenizer`.
+        tokenizer: the LM's keras-hub tokenizer (byte-pair: GPT-2, Qwen, BLOOM, ...).
         template: prompt with one `[A]` where the chat goes.
         candidates: the answer strings (the five main-category names).
         max_text_tokens: the chat's tokens are truncated to this many.
@@ -212,6 +346,7 @@ class PromptScorer:
         self.strip_spaces = strip_spaces
         self.start_id = int(tokenizer.start_token_id if tokenizer.start_token_id is not None
                             else tokenizer.end_token_id)
+        self._hidden_states = lm.hidden_states()
         pieces = self._tokenize(tf.constant([self.prefix, self.suffix, *self.candidates])).to_list()
         self.prefix_ids, self.suffix_ids = pieces[0], pieces[1]
         self.candidate_ids = pieces[2:]
@@ -291,16 +426,25 @@ class PromptScorer:
     # --- scores --------------------------------------------------------------
 
     def log_likelihood(self, texts):
-        """[batch] strings -> [batch, C] log-likelihood of each candidate."""
+        """[batch] strings -> [batch, C] log-likelihood of each candidate.
+
+        Only the positions that predict an answer token go through the
+        output embedding and the (float32) log-softmax: the LM's logits at
+        every position would be [batch x C, length, vocabulary]."""
         features, answer = self.candidate_inputs(texts)
-        logits = self.lm(features, training=False)
-        log_probs = tf.nn.log_softmax(tf.cast(logits[:, :-1], tf.float32), axis=-1)
-        targets = features["token_ids"][:, 1:]
-        token_scores = tf.gather(log_probs, targets, batch_dims=2)
-        weights = tf.cast(answer[:, 1:], tf.float32)
-        total = tf.reduce_sum(token_scores * weights, axis=-1)
+        hidden = self._hidden_states(features, training=False)
+        # Position t - 1 predicts token t; the answer's tokens are marked in `answer`.
+        where = tf.where(answer[:, 1:] > 0)  # [K, 2]: (sequence, position)
+        states = tf.gather_nd(hidden[:, :-1], where)
+        logits = self.lm.backbone.token_embedding(states, reverse=True)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        targets = tf.gather_nd(features["token_ids"][:, 1:], where)
+        token_scores = tf.gather(log_probs, targets, batch_dims=1)
+        sequences = tf.shape(answer)[0]
+        total = tf.math.unsorted_segment_sum(token_scores, where[:, 0], sequences)
         if self.score == "mean":
-            total = total / tf.maximum(tf.reduce_sum(weights, axis=-1), 1.0)
+            counts = tf.math.unsorted_segment_sum(tf.ones_like(token_scores), where[:, 0], sequences)
+            total = total / tf.maximum(counts, 1.0)
         return tf.reshape(total, [-1, len(self.candidates)])
 
     def scores(self, texts, batch_size=64):

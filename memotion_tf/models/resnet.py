@@ -83,7 +83,8 @@ class ResNetClassifier(keras.Model):
         x = resnet_feature_map(image, depth, image_size, weights, bn_momentum=bn_momentum)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        # The output layer stays float32 under a mixed precision policy (stable softmax and loss).
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
         super().__init__(inputs={"image": image}, outputs=outputs, **kwargs)
         # === Config ===
         self.num_classes = num_classes

@@ -71,7 +71,8 @@ class TensorFusionNetwork(TextBackboneModel):
         x = keras.layers.Dense(fusion_units, activation="relu", name="fusion_dense1")(x)
         x = keras.layers.Dropout(dropout, name="fusion_dropout")(x)
         x = keras.layers.Dense(fusion_units, activation="relu", name="fusion_dense2")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        # The output layer stays float32 under a mixed precision policy (stable softmax and loss).
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
         self.num_classes = num_classes

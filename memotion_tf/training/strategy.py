@@ -1,6 +1,14 @@
 """Pick the tf.distribute strategy: MultiWorkerMirroredStrategy when `TF_CONFIG`
-names a cluster (see `cluster.py`), else MirroredStrategy over the visible GPUs
-(or over N logical CPUs when asked), otherwise the default strategy."""
+names a cluster (see `cluster.py`), else MirroredStrategy over several visible
+GPUs, OneDeviceStrategy on a single GPU (or MirroredStrategy over N logical
+CPUs when asked), otherwise the default strategy.
+
+One GPU gets OneDeviceStrategy rather than a one-replica MirroredStrategy:
+Keras 3's optimizer `gradient_accumulation_steps` fails under any
+MirroredStrategy (keras-team/keras#20582: its `ops.cond` holds a cross-replica
+`merge_call`), and a 16 GB GPU needs it for the paper's batches that do not
+fit (`training.memory.accumulation_steps`). `check_gradient_accumulation`
+turns the multi-replica case into a clear error."""
 
 import logging
 
@@ -32,12 +40,18 @@ def split_cpu(n):
         ) from e
 
 
-def get_strategy(logical_cpus=0):
+def get_strategy(logical_cpus=0, profile=None):
     """MultiWorkerMirroredStrategy when `TF_CONFIG` names a cluster; else
-    MirroredStrategy over GPUs, or over `logical_cpus` CPU devices, else default.
+    MirroredStrategy over several GPUs, OneDeviceStrategy on one, or
+    MirroredStrategy over `logical_cpus` CPU devices, else default.
 
-    Call it before any other TensorFlow op: a multi-worker strategy must
-    configure TensorFlow's collective ops before they start."""
+    It logs the devices training runs on (`devices.log_devices`: with
+    `profile="paper"` and no accelerator, a warning line). Call it before any
+    other TensorFlow op: a multi-worker strategy must configure TensorFlow's
+    collective ops before they start."""
+    from memotion_tf.training.devices import log_devices
+
+    log_devices(profile, logger=log)
     task = cluster.cluster_task()
     if task is not None:
         # Each worker uses its local GPUs (or its CPU) as replicas.
@@ -54,8 +68,11 @@ def get_strategy(logical_cpus=0):
         return strategy
     # Physical, not logical: listing logical devices would initialise them
     # before split_cpu can split the CPU.
-    if tf.config.list_physical_devices("GPU"):
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
         strategy = tf.distribute.MirroredStrategy()  # every visible GPU
+    elif gpus:
+        strategy = tf.distribute.OneDeviceStrategy("/gpu:0")
     elif logical_cpus > 1:
         split_cpu(logical_cpus)
         cpus = tf.config.list_logical_devices("CPU")[:logical_cpus]
@@ -67,6 +84,18 @@ def get_strategy(logical_cpus=0):
         strategy = tf.distribute.get_strategy()
     log.info("strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     return strategy
+
+
+def check_gradient_accumulation(strategy, steps):
+    """`steps`, or a ConfigError when Keras cannot accumulate gradients under `strategy`
+    (several replicas: keras-team/keras#20582)."""
+    steps = int(steps or 1)
+    if steps > 1 and isinstance(strategy, (tf.distribute.MirroredStrategy,
+                                            tf.distribute.MultiWorkerMirroredStrategy)):
+        raise ConfigError(f"gradient accumulation ({steps} steps) does not work under {type(strategy).__name__} "
+                          "in Keras 3 (keras-team/keras#20582); train on one GPU (CUDA_VISIBLE_DEVICES=0), "
+                          "or lower batch_size per replica, since the replicas already multiply the batch")
+    return steps
 
 
 def is_multi_worker(strategy):

@@ -23,7 +23,9 @@ def two_view_model(classifier):
             raw[name] = inputs[f"raw_{name}"] = keras.Input(name=f"raw_{name}", **spec)
         else:  # the image: the same for both views
             clean[name] = raw[name] = inputs[name] = keras.Input(name=name, **spec)
-    outputs = keras.layers.Concatenate(name="clean_raw")([classifier(clean), classifier(raw)])
+    # float32, as the classifier's outputs: under a mixed policy a Concatenate
+    # would cast the probabilities to float16 before the loss.
+    outputs = keras.layers.Concatenate(dtype="float32", name="clean_raw")([classifier(clean), classifier(raw)])
     return keras.Model(inputs, outputs, name=f"{classifier.name}_two_view")
 
 
