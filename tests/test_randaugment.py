@@ -196,7 +196,7 @@ def test_rotate_keeps_centre_and_fills_corners():
 
 
 def test_benchmark_runs_on_tiny_input():
-    from memotion_tf.bench_randaugment import randaugment_throughput
+    from memotion_tf.benchmarks.randaugment import randaugment_throughput
 
     ours, theirs = randaugment_throughput(images=4, size=SIZE, num_ops=2, magnitude=PAPER_M, batch_size=2)
     assert ours > 0 and theirs > 0
