@@ -55,7 +55,7 @@ test-notebooks: $(VENV)/.installed
 	$(PY) -m pytest -q -m notebooks --run-notebooks tests/test_notebooks.py
 
 bench: $(VENV)/.installed
-	$(PY) -m memotion_tf.bench
+	$(PY) -m memotion_tf.benchmarks
 
 clean:
 	rm -rf runs data/synthetic .pytest_cache build *.egg-info

@@ -1,19 +1,30 @@
 """tf.data pipelines from validated records to model inputs.
 
-Step order (big_vision's): slices -> shuffle -> map(decode) -> batch ->
-map(vectorise) -> prefetch. Only file paths and strings are held in memory;
+Step order: slices -> shuffle -> batch -> map(read, decode, augment,
+vectorise) -> prefetch. Only file paths and strings are held in memory;
 images are read from disk per batch, so memory does not grow with the number
 of memes. Text is vectorised per batch by the same `SequenceVectorizer` that
 the exported SavedModel carries, and images are decoded by the same function.
+
+Batching before the map, and doing every per-batch step in one map, costs
+one tf.data function call per batch instead of one per meme plus one per
+batch for each later step; the images of a batch are decoded one by one
+inside it (`tf.map_fn`, in parallel), and several batches are in flight at
+once (`num_parallel_calls`), so both cores decode. The batches, their order
+and their values are those of a per-meme map then a batch (the order is kept:
+`deterministic=True`); only fewer, larger function calls do the work.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from memotion_tf.preprocessing.image import load_image
+from memotion_tf.preprocessing.image import decode_image, load_image
 
 AUTOTUNE = tf.data.AUTOTUNE
+# Images one `tf.map_fn` decodes at the same time within a batch; together with
+# the batches that tf.data maps in parallel, enough to keep every core busy.
+DECODE_PARALLELISM = 8
 
 
 def text_inputs(vectorizer, text):
@@ -26,6 +37,53 @@ def text_inputs(vectorizer, text):
 
 def _one_hot(labels, num_classes):
     return keras.utils.to_categorical(np.asarray(labels, dtype="int64"), num_classes).astype("float32")
+
+
+def decode_images(images, image_size, from_files=True):
+    """A `[batch, image_size, image_size, 3]` float batch from a `[batch]` string
+    tensor of image paths (`from_files`) or of encoded image bytes, each image
+    decoded as `preprocessing.image` decodes one."""
+    decode = load_image if from_files else decode_image
+    return tf.map_fn(lambda x: decode(x, image_size), images, parallel_iterations=DECODE_PARALLELISM,
+                     fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
+
+
+def batch_inputs(modalities, vectorizer=None, image_size=128, augment=None):
+    """`fn(features, *label[, seed])` turning one batch of raw features into model inputs.
+
+    `features` holds `text` (and `raw_text`) strings and `image_path` (file
+    paths) or `image_bytes` (encoded images); images are decoded
+    (`decode_images`), augmented with `augment(images, seed)` when given (then
+    the batch's `[2]` seed is the last argument), text vectorised
+    (`text_inputs`). Shared by `meme_dataset` and pipelines over other
+    sources (e.g. TFRecords of encoded images), so that they feed the model the
+    same inputs."""
+
+    def fn(features, *rest):
+        if augment is not None:
+            *label, seed = rest
+        else:
+            label = rest
+        out = {}
+        if "text" in modalities:
+            out.update(text_inputs(vectorizer, features["text"]))
+            if "raw_text" in features:
+                out.update({f"raw_{k}": v for k, v in text_inputs(vectorizer, features["raw_text"]).items()})
+        if "image" in modalities:
+            from_files = "image_path" in features
+            images = decode_images(features["image_path" if from_files else "image_bytes"], image_size, from_files)
+            if augment is not None:
+                images = augment(images, seed)
+            out["image"] = images
+        return (out, *label) if label else out
+
+    return fn
+
+
+def augment_seeds(augment_seed):
+    """One stateless `[2]` seed per batch, new each epoch; the augmentation
+    derives one per image from it, so every image gets its own ops."""
+    return tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True).batch(2)
 
 
 def meme_dataset(frame, *, modalities, batch_size, num_classes=None, vectorizer=None,
@@ -48,7 +106,9 @@ def meme_dataset(frame, *, modalities, batch_size, num_classes=None, vectorizer=
         raw_text_column: also vectorise this column, as inputs prefixed
             `raw_` (the second view of CN-HIT-MI.T's KL loss).
     """
-    columns = {"text": frame["text"].astype(str).to_numpy(), "image_path": frame["image_path"].to_numpy()}
+    columns = {"text": frame["text"].astype(str).to_numpy()}
+    if "image" in modalities:
+        columns["image_path"] = frame["image_path"].to_numpy()
     if raw_text_column:
         columns["raw_text"] = frame[raw_text_column].astype(str).to_numpy()
     if targets is not None:
@@ -62,37 +122,14 @@ def meme_dataset(frame, *, modalities, batch_size, num_classes=None, vectorizer=
         ds = tf.data.Dataset.from_tensor_slices((columns,))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
-
-    def decode(features, *label):
-        out = {key: features[key] for key in ("text", "raw_text") if key in features}
-        if "image" in modalities:
-            out["image"] = load_image(features["image_path"], image_size)
-        return (out, *label)
-
-    def vectorise(features, *label):
-        out = {}
-        if "text" in modalities:
-            out.update(text_inputs(vectorizer, features["text"]))
-            if "raw_text" in features:
-                out.update({f"raw_{k}": v for k, v in text_inputs(vectorizer, features["raw_text"]).items()})
-        if "image" in modalities:
-            out["image"] = features["image"]
-        return (out, *label) if label else out
-
-    ds = ds.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size)
-    if augment is not None and "image" in modalities:
-        # One stateless seed per batch (new each epoch); the augmentation
-        # derives one per image from it, so every image gets its own ops.
-        seeds = tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True).batch(2)
-
-        def augment_batch(batch, seed):
-            features, *label = batch
-            features = dict(features, image=augment(features["image"], seed))
-            return (features, *label)
-
-        ds = tf.data.Dataset.zip((ds, seeds)).map(augment_batch, num_parallel_calls=AUTOTUNE)
-    ds = ds.map(vectorise, num_parallel_calls=AUTOTUNE)
+    augment = augment if "image" in modalities else None
+    inputs = batch_inputs(modalities, vectorizer, image_size, augment)
+    if augment is not None:
+        ds = tf.data.Dataset.zip(ds, augment_seeds(augment_seed))
+        ds = ds.map(lambda batch, seed: inputs(*batch, seed), num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        ds = ds.map(inputs, num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.prefetch(AUTOTUNE)
 
 

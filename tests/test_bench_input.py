@@ -1,9 +1,11 @@
-"""The TFRecord input pipeline of `make bench` feeds the model what the file pipeline does."""
+"""`make bench`'s pieces: the TFRecord input pipeline feeds the model what the
+file pipeline does, rounds alternate, and the ratio lines say what was measured."""
 
 import numpy as np
 import tensorflow as tf
 
-from memotion_tf.bench_input import FEATURES, report, tfrecord_dataset, write_tfrecords
+from memotion_tf.benchmarks.common import Target, interleaved_throughput
+from memotion_tf.benchmarks.input import FEATURES, opencv_decode, report, targets, tfrecord_dataset, write_tfrecords
 from memotion_tf.input_pipeline import meme_dataset
 from memotion_tf.preprocessing.text import SequenceVectorizer
 from tests import fixtures
@@ -25,12 +27,42 @@ def test_tfrecords_give_the_same_batches_as_the_image_files(tmp_path):
     for (x, y), (x_ref, y_ref) in zip(ours, expected):
         assert sorted(x) == sorted(x_ref) == ["image", "token_ids"]
         np.testing.assert_array_equal(x["token_ids"], x_ref["token_ids"])
-        np.testing.assert_allclose(x["image"], x_ref["image"], atol=1e-6)
+        np.testing.assert_array_equal(x["image"], x_ref["image"])
         np.testing.assert_array_equal(y, y_ref)
 
 
-def test_report_prints_the_ratios():
-    text = report({"memes": 10, "image_size": 128, "batch_size": 32, "tfrecord_mib": 1.5,
-                   "decode_resize_images_per_s": 200.0, "files_images_per_s": 100.0,
-                   "tfrecords_images_per_s": 150.0})
-    assert "(0.50 x decode alone)" in text and "(0.75 x decode alone, 1.50 x files; 1.5 MiB)" in text
+def test_the_opencv_row_decodes_every_file_of_the_frame(monkeypatch):
+    import cv2
+
+    frame = fixtures.memotion_data().frame.head(5)
+    sizes = []
+    real_resize = cv2.resize
+    monkeypatch.setattr(cv2, "resize", lambda image, size, **kw: sizes.append(size) or real_resize(image, size, **kw))
+    for threads in (1, 2):
+        opencv_decode(list(frame["image_path"]), 24, threads)()
+    assert sizes == [(24, 24)] * 10
+
+
+def test_rounds_alternate_after_the_warm_up():
+    calls = []
+    runs = [lambda: calls.append("a"), lambda: calls.append("b"), iter(())]
+    rates = interleaved_throughput(runs, count=1, repeats=2, warmup=True)
+    assert calls == ["a", "b"] * 3 and len(rates) == 3 and all(r > 0 for r in rates)
+
+
+def test_target_lines_state_the_ratio_the_bound_and_a_miss():
+    assert Target("a / b", 0.934, 0.9).line() == "a / b: 0.93x (target >= 0.9x)"
+    assert Target("a / b", 0.85, 0.9).line() == "a / b: 0.85x (target >= 0.9x)  MISSED"
+    assert Target("4x / 1x", 1.02, 1.1, at_most=True).line() == "4x / 1x: 1.02x (target <= 1.1x)"
+    assert not Target("4x / 1x", 1.2, 1.1, at_most=True).met
+
+
+def test_report_picks_the_fastest_opencv_row():
+    result = {"memes": 10, "image_size": 128, "batch_size": 32, "repeats": 5, "tfrecord_mib": 1.5,
+              "opencv_images_per_s": {1: 100.0, 2: 200.0}, "tf_decode_images_per_s": 150.0,
+              "files_images_per_s": 190.0, "tfrecords_images_per_s": 209.0}
+    lines = [t.line() for t in targets(result)]
+    assert lines == ["input pipeline from files / OpenCV (2 threads): 0.95x (target >= 0.9x)",
+                     "input pipeline from one TFRecord file / from files: 1.10x (target >= 1x)"]
+    text = report(result)
+    assert "OpenCV read+imdecode+resize, 1 thread " in text and "0.50x" in text and "(1.5 MiB)" in text

@@ -195,8 +195,62 @@ def test_rotate_keeps_centre_and_fills_corners():
     assert out[0, 0, 0] == pytest.approx(0.5)
 
 
+# === The fast forms give what the plain ones give, bit for bit ===
+
+def _cases(count=40, seed=0):
+    """Random (image, level, sign, fill) of odd and even sizes, some with a flat channel."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        height, width = (int(v) for v in rng.integers(3, 40, 2))
+        image = rng.random((height, width, 3), dtype=np.float32)
+        if i % 4 == 0:
+            image[..., 1] = 0.3
+        level = float(rng.choice([rng.random(), 0.0, 1.0, PAPER_M / 30]))
+        yield tf.constant(image), level, float(rng.choice([-1.0, 1.0])), float(rng.choice([0.0, 0.5, 1.0, 0.3]))
+
+
+def test_shifts_and_shears_equal_the_projective_kernel():
+    """`_sample_rows` reproduces ImageProjectiveTransformV3 (`_affine`) exactly."""
+    for image, level, sign, fill in _cases():
+        height, width = image.shape[:2]
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        # In float32 as the ops compute them (the Python product, then times the side).
+        shear = np.float32(sign * level * ra.MAX_SHEAR)
+        shift_x = np.float32(sign * level * ra.MAX_TRANSLATE) * np.float32(width)
+        shift_y = np.float32(sign * level * ra.MAX_TRANSLATE) * np.float32(height)
+        transforms = {
+            "shear_x": [1, shear, -shear * np.float32(cy), 0, 1, 0, 0, 0],
+            "shear_y": [1, 0, 0, shear, 1, -shear * np.float32(cx), 0, 0],
+            "translate_x": [1, 0, shift_x, 0, 1, 0, 0, 0],
+            "translate_y": [1, 0, 0, 0, 1, shift_y, 0, 0],
+        }
+        for name, transform in transforms.items():
+            expected = ra._affine(image, tf.constant(transform, tf.float32), fill)
+            np.testing.assert_array_equal(getattr(ra, name)(image, level, sign, fill), expected, err_msg=name)
+
+
+def test_pixel_ops_equal_their_8bit_and_per_channel_definitions():
+    for image, level, sign, fill in _cases(seed=1):
+        x = image.numpy()
+        values = np.round(np.clip(x, 0, 1) * np.float32(255)).astype(np.int32)
+        threshold = np.int32(np.float32(256) * (np.float32(1) - np.float32(level)))
+        solarized = np.where(values >= threshold, 255 - values, values).astype(np.float32) / np.float32(255)
+        np.testing.assert_array_equal(ra.solarize(image, level, sign, fill), solarized)
+        bits = int(np.floor(np.float32(level) * 4))
+        posterized = ((values >> bits) << bits).astype(np.float32) / np.float32(255)
+        np.testing.assert_array_equal(ra.posterize(image, level, sign, fill), posterized)
+        low, high = x.min(axis=(0, 1)), x.max(axis=(0, 1))
+        flat = high <= low
+        scale = np.where(flat, np.float32(1), np.float32(1) / np.where(flat, np.float32(1), high - low))
+        stretched = np.clip((x - np.where(flat, np.float32(0), low)) * scale, 0, 1)
+        np.testing.assert_array_equal(ra.autocontrast(image, level, sign, fill), stretched)
+        grey = tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(image))
+        np.testing.assert_array_equal(ra.color(image, level, sign, fill),
+                                      ra._blend(grey, image, 1.0 + sign * level * ra.MAX_ENHANCE))
+
+
 def test_benchmark_runs_on_tiny_input():
-    from memotion_tf.bench_randaugment import randaugment_throughput
+    from memotion_tf.benchmarks.randaugment import randaugment_throughput
 
     ours, theirs = randaugment_throughput(images=4, size=SIZE, num_ops=2, magnitude=PAPER_M, batch_size=2)
     assert ours > 0 and theirs > 0

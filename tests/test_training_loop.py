@@ -33,14 +33,22 @@ def _data(rows=50, batch_size=8, seed=0):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
-def _model(strategy, loss="categorical_crossentropy"):
+def _model(strategy, loss="categorical_crossentropy", jit_compile=False):
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
                                   keras.layers.Dense(3, activation="softmax")])
-        # The loop does not XLA-compile; nor does fit on a CPU, but it would on a GPU.
-        model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss, metrics=["accuracy"], jit_compile=False)
+        # Without XLA unless asked, as fit on a CPU ("auto"); on a GPU fit would compile.
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss, metrics=["accuracy"],
+                      jit_compile=jit_compile)
     return model
+
+
+def _loss_xla_cannot_compile(y_true, y_pred):
+    """Cross-entropy plus 0 x a string op: XLA has no kernel for AsString, so
+    compiling a step with this loss fails, and running it does not."""
+    text = tf.strings.as_string(y_pred[:, 0])
+    return keras.losses.categorical_crossentropy(y_true, y_pred) + 0.0 * tf.cast(tf.strings.length(text), tf.float32)
 
 
 class Recorder(keras.callbacks.Callback):
@@ -124,6 +132,65 @@ def test_loop_trains_the_compiled_tsa_loss_like_fit():
         histories.append(train(_data(), epochs=EPOCHS, callbacks=callbacks, verbose=0, shuffle=False).history)
         assert float(model.loss.progress.numpy()) == pytest.approx((EPOCHS * 7 - 1) / (EPOCHS * 7))
     np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_the_models_jit_compile_reaches_the_step(jit_compile):
+    """With jit_compile=True the step goes through XLA, which rejects a string op
+    in the loss; without, the same model trains."""
+    model = _model(tf.distribute.get_strategy(), loss=_loss_xla_cannot_compile, jit_compile=jit_compile)
+    if jit_compile:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="AsString"):
+            train_loop(model, _data(), epochs=1, verbose=0)
+    else:
+        assert len(train_loop(model, _data(), epochs=1, verbose=0).history["loss"]) == 1
+
+
+def test_the_xla_loop_gives_what_xla_fit_gives():
+    strategy = tf.distribute.get_strategy()
+    results = []
+    for use_loop in (False, True):
+        model = _model(strategy, jit_compile=True)
+        train = (lambda x, **kw: train_loop(model, x, **kw)) if use_loop else model.fit
+        history = train(_data(), validation_data=_data(rows=20, seed=1), epochs=EPOCHS, verbose=0, shuffle=False)
+        results.append((history.history, _weights(model)))
+    (fit_history, fit_weights), (loop_history, loop_weights) = results
+    for key in fit_history:
+        np.testing.assert_allclose(loop_history[key], fit_history[key], rtol=1e-5, atol=1e-6)
+    for a, b in zip(loop_weights, fit_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_xla_is_left_out_with_a_warning_where_it_cannot_compile_the_step(caplog, monkeypatch):
+    # Two logical CPUs: one XLA function cannot use variables on both devices.
+    model = _model(get_strategy(logical_cpus=2), loss=_loss_xla_cannot_compile, jit_compile=True)
+    with caplog.at_level("WARNING", logger="memotion_tf"):
+        assert len(train_loop(model, _data(), epochs=1, verbose=0).history["loss"]) == 1
+    assert "XLA cannot compile one training step over this worker's 2 devices" in caplog.text
+    # Workers on CPUs: XLA has no collective operations there.
+    one_cpu = tf.distribute.OneDeviceStrategy("/cpu:0")
+    assert loop.xla_step(one_cpu, True) and not loop.xla_step(one_cpu, False)
+    monkeypatch.setattr(loop, "is_multi_worker", lambda strategy: True)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="memotion_tf"):
+        assert not loop.xla_step(one_cpu, True)
+    assert "no collective operations on CPUs" in caplog.text
+
+
+def test_later_calls_reuse_the_traced_step_until_the_model_is_compiled_again():
+    model = _model(tf.distribute.get_strategy())
+    train_loop(model, _data(), epochs=1, verbose=0)
+    train_function, _ = loop.step_functions(model)
+    train_loop(model, _data(), epochs=1, verbose=0)
+    assert loop.step_functions(model)[0] is train_function
+    assert train_function.experimental_get_tracing_count() == 1
+    # A new optimizer (here one that changes nothing) is used, not the one traced before.
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="categorical_crossentropy", jit_compile=False)
+    before = _weights(model)
+    train_loop(model, _data(), epochs=1, verbose=0)
+    assert loop.step_functions(model)[0] is not train_function
+    for a, b in zip(_weights(model), before):
+        np.testing.assert_array_equal(a, b)
 
 
 class StopAt(keras.callbacks.Callback):

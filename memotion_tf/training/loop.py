@@ -19,8 +19,18 @@ under a multi-worker one. `train_loop` keeps fit's contract:
   `WorkerBackup`, the same promise kept with `tf.train.CheckpointManager` so
   that every worker restores the same state.
 
-It runs under any strategy, which is how the tests hold it to `fit`. Unlike
-`fit` on a GPU (`jit_compile="auto"`), it does not compile the step with XLA.
+- the step is compiled with XLA when the model's `jit_compile` says so
+  (`model.compile(jit_compile=True)`, or "auto" where Keras resolves it to
+  True), as `fit` compiles its step (`strategy.run` and the reduction in one
+  XLA function). Where XLA cannot compile that step, one warning says so and
+  the step runs without it: across workers on CPUs (XLA has no collective
+  operations for CPUs) and over several devices in one worker (one XLA
+  function cannot use variables on several devices; `fit` fails there);
+- the step functions are traced once per model and strategy and kept, so
+  calling `train_loop` again (e.g. one epoch at a time) does not retrace, as
+  `fit` keeps its `train_function`.
+
+It runs under any strategy, which is how the tests hold it to `fit`.
 
     history = fit(model, train_ds, dataset_fn=per_worker(make_train_ds, global_batch),
                   validation_data=val_ds, epochs=3, callbacks=[...])
@@ -31,6 +41,7 @@ import logging
 import os
 import shutil
 import tempfile
+import weakref
 import zlib
 
 import keras
@@ -127,13 +138,16 @@ def _floats(logs):
     return out
 
 
-def _distributed_step(strategy, step):
+def _distributed_step(strategy, step, jit_compile=False):
     """One `step` (train_step or test_step) on every replica; its logs averaged
     over the replicas in one all-reduce (one collective operation per step
-    across workers, rather than one per metric)."""
+    across workers, rather than one per metric).
 
-    @tf.function(reduce_retracing=True)
-    def run(iterator):
+    As in `fit`, `strategy.run` and the reduction form one function, compiled
+    with XLA when `jit_compile` is True, called on the next batch by an outer
+    function that reads the iterator (XLA cannot)."""
+
+    def one_step(data):
         layout = []
 
         def replica_step(data):
@@ -142,12 +156,67 @@ def _distributed_step(strategy, step):
             layout.append((logs, [v.shape for v in values]))
             return tf.concat([tf.reshape(v, [-1]) for v in values] or [tf.zeros([0])], axis=0)
 
-        means = strategy.reduce("MEAN", strategy.run(replica_step, args=(next(iterator),)), axis=None)
+        means = strategy.reduce("MEAN", strategy.run(replica_step, args=(data,)), axis=None)
         logs, shapes = layout[0]
         parts = tf.split(means, [shape.num_elements() for shape in shapes]) if shapes else []
         return tf.nest.pack_sequence_as(logs, [tf.reshape(p, shape) for p, shape in zip(parts, shapes)])
 
+    one_step = tf.function(one_step, reduce_retracing=True, jit_compile=bool(jit_compile))
+
+    @tf.function(reduce_retracing=True)
+    def run(iterator):
+        return one_step(next(iterator))
+
     return run
+
+
+# model -> (what the functions were traced for, (train_function, test_function));
+# weak, so a model's traced functions go with it.
+_STEP_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def xla_step(strategy, jit_compile):
+    """Whether the step under `strategy` is XLA-compiled for a model whose
+    `jit_compile` is given: True when asked for and XLA can compile it (see
+    the module docstring); a warning when asked for but not possible."""
+    if not jit_compile:
+        return False
+    try:
+        devices = [tf.DeviceSpec.from_string(d) for d in strategy.extended.worker_devices]
+    except RuntimeError:  # the default strategy has no device list: one device, no collectives
+        return True
+    if len(devices) > 1:
+        log.warning("jit_compile: XLA cannot compile one training step over this worker's %d devices; "
+                    "the step runs without XLA", len(devices))
+        return False
+    if is_multi_worker(strategy) and devices[0].device_type == "CPU":
+        log.warning("jit_compile: XLA has no collective operations on CPUs, so the multi-worker training "
+                    "step runs without XLA")
+        return False
+    return True
+
+
+def step_functions(model):
+    """(train_function, test_function) of `model` under its strategy: each
+    `fn(distributed_iterator) -> logs`, the replica step XLA-compiled when
+    `model.jit_compile` is True. Traced on first use and kept until the model
+    is compiled again (`compile` makes a new loss tracker), as `fit` keeps its
+    `train_function`: a new function for every `train_loop` call would retrace."""
+    strategy = model.distribute_strategy
+    jit_compile = bool(getattr(model, "jit_compile", False))  # False when run_eagerly (Keras sees to it)
+    # Compared by identity; the entry holds them, so their ids cannot be reused meanwhile.
+    traced_for = (getattr(model, "_loss_tracker", None), strategy, jit_compile)
+    cached = _STEP_FUNCTIONS.get(model)
+    if cached is None or len(cached[0]) != len(traced_for) or any(
+            a is not b for a, b in zip(cached[0], traced_for)):
+        # Through a weak reference: a function holding the model would keep it
+        # (its own key) alive in the cache for ever.
+        ref = weakref.ref(model)
+        xla = xla_step(strategy, jit_compile)
+        cached = traced_for, (_distributed_step(strategy, lambda data: ref().train_step(data), xla),
+                              _distributed_step(strategy, lambda data: ref().test_step(data), xla))
+        _STEP_FUNCTIONS[model] = cached
+    return cached[1]
 
 
 def _metrics_or_logs(model, logs):
@@ -219,8 +288,7 @@ def train_loop(model, x, *, epochs=1, validation_data=None, callbacks=None, verb
         model=model)
     train_data = distribute(strategy, x)
     val_data = None if validation_data is None else distribute(strategy, validation_data)
-    train_function = _distributed_step(strategy, model.train_step)
-    test_function = _distributed_step(strategy, model.test_step)
+    train_function, test_function = step_functions(model)
 
     model.stop_training = False
     callback_list.on_train_begin()
