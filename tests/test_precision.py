@@ -264,12 +264,12 @@ METRIC_TOLERANCE = 0.03  # about 3 of the 96 validation memes
 
 def test_quick_row_under_mixed_float16_matches_float32():
     """UoR's Conv1D-T row (quick profile, shrunk to 2 epochs of 12 steps) trained
-    through the real pipeline (`experiments.train_once`) in float32 and under
+    through the real pipeline (`papers.memotion.train_once`) in float32 and under
     mixed_float16 (loss scaling included): validation probabilities, losses,
     macro-F1 and accuracy agree within the tolerances above."""
     from memotion_tf.config import load_config
     from memotion_tf.evaluation.metrics import classification_metrics
-    from memotion_tf.experiments import train_once
+    from memotion_tf.papers.memotion import train_once
     from tests import fixtures
 
     config = load_config("configs/uor/conv1d_t.toml", overrides=[
@@ -279,8 +279,10 @@ def test_quick_row_under_mixed_float16_matches_float32():
     runs = {}
     for policy in ("float32", "mixed_float16"):
         with policy_scope(policy):
-            model, _, history, probabilities = train_once(config, data, seed=0, strategy=tf.distribute.get_strategy(),
-                                                          verbose=0)
+            history = keras.callbacks.History()
+            model, _, probabilities = train_once(config, data, seed=0, strategy=tf.distribute.get_strategy(),
+                                                 callbacks=[history], verbose=0)
+            history = history.history
         assert model.dtype_policy.name == policy
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) is (policy == "mixed_float16")
         runs[policy] = (history, np.asarray(probabilities, "float64"))

@@ -26,9 +26,11 @@ def _epoch_child(data_dir):
     import tensorflow as tf
 
     from memotion_tf import config as config_lib
-    from memotion_tf.experiments import config_files, prepare_data, train_once
+    from memotion_tf.papers import get_paper
+    from memotion_tf.papers.memotion import prepare_data, train_once
 
-    config = config_lib.load_config(config_files("uor")[5], "quick", ["epochs=1", "val_fraction=0.1"])
+    path = next(p for p in get_paper("uor").config_paths() if p.endswith("cnn_lstm_ti.toml"))
+    config = config_lib.load_config(path, "quick", ["epochs=1", "val_fraction=0.1"])
     data = prepare_data(config, data_dir, progress=False)
     train_once(config, data, seed=0, strategy=tf.distribute.get_strategy(), verbose=0)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
