@@ -51,6 +51,9 @@ class ExperimentConfig:
     seeds: int = _field(5, "Number of seeded runs per system; reported as mean/std/min/max.")
     val_fraction: float = _field(0.2, "Fraction of the labelled memes held out for validation.")
     split_seed: int = _field(0, "Seed of the stratified hold-out split (fixed across runs).")
+    train_subsample: int = _field(0, "Train on a stratified subsample of this many memes of the training split, drawn "
+                                  "with `split_seed` (0: all of it); the validation split stays whole. The quick "
+                                  "profile uses it where a full epoch on a CPU takes too long.")
     gmm: bool = _field(False, "Oversample minority classes with a Gaussian mixture (UoR Algorithm 2).")
     gmm_components: int = _field(1, "Mixture components per minority class.")
     gmm_covariance: str = _field("full", "`covariance_type` of sklearn's GaussianMixture.")

@@ -83,6 +83,12 @@ def split_indices(labels, val_fraction, split_seed):
     return np.sort(train), np.sort(val)
 
 
+def subsample_indices(index, labels, size, seed):
+    """`size` of the rows `index` (labels `labels`), stratified, sorted."""
+    kept, _ = train_test_split(index, train_size=size, random_state=seed, stratify=labels)
+    return np.sort(kept)
+
+
 def fold_indices(labels, folds, split_seed):
     """Stratified k-fold splits, fixed by `split_seed`."""
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split_seed)
@@ -132,6 +138,11 @@ def prepare_data(config, data_dir, synthetic=False, progress=None, images_requir
     else:
         folds = [split_indices(labels, config.val_fraction, config.split_seed)]
         log.info("hold-out split: %d train / %d val memes", len(folds[0][0]), len(folds[0][1]))
+    if 0 < config.train_subsample < len(folds[0][0]):
+        folds = [(subsample_indices(train, labels[train], config.train_subsample, config.split_seed), val)
+                 for train, val in folds]
+        log.info("train_subsample: training on a stratified %d of the training memes; validation keeps all %d",
+                 len(folds[0][0]), len(folds[0][1]))
     return PreparedData(frame, data.class_names, folds, report, data_dir, synthetic, heads)
 
 
@@ -380,6 +391,9 @@ class MemotionPaper(Paper):
 
     def check_config(self, config):
         super().check_config(config)
+        if config.train_subsample < 0:
+            raise config_lib.ConfigError(f"{config.config_path}: train_subsample must be >= 0 (0: all), "
+                                         f"not {config.train_subsample}")
         if config.loss not in LOSSES:
             raise config_lib.ConfigError(f"{config.config_path}: unknown loss {config.loss!r}; "
                                          f"expected one of {LOSSES}")
@@ -390,7 +404,8 @@ class MemotionPaper(Paper):
 
         first = configs[0]
         for config in configs[1:]:
-            for field in ("dataset", "task", "text_field", "val_fraction", "split_seed", "folds", "duplicates"):
+            for field in ("dataset", "task", "text_field", "val_fraction", "split_seed", "folds", "duplicates",
+                          "train_subsample"):
                 if getattr(config, field) != getattr(first, field):
                     raise config_lib.ConfigError(f"{config.config_path}: `{field}` differs from "
                                                  f"{first.config_path}; the rows share one split")

@@ -541,14 +541,18 @@ class Team1213Li(Paper):
 
     # ------------------------------------------------------------- configs
 
-    def check_config(self, config):
+    def model_arguments(self, config):
+        """The label-attention model's constructor arguments."""
         from memotion_tf.models.label_attention import LabelAttentionFusion
 
+        return constructor_arguments(LabelAttentionFusion)
+
+    def check_config(self, config):
         check_keys(config, "protocol", config.protocol, self.protocol_keys)
         if config.model != "label_attention":
             raise config_lib.ConfigError(f"{config.config_path}: the 1213Li rows use model = "
                                          f"\"label_attention\", not {config.model!r}")
-        check_keys(config, "model_args", config.model_args, constructor_arguments(LabelAttentionFusion))
+        check_keys(config, "model_args", config.model_args, self.model_arguments(config))
         if config.loss != "binary_crossentropy":
             raise config_lib.ConfigError(f"{config.config_path}: the 1213Li models train with "
                                          f"loss = \"binary_crossentropy\" (section 4.3), not {config.loss!r}")

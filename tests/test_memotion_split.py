@@ -1,0 +1,37 @@
+"""The Memotion split: the stratified hold-out and the quick profile's
+training subsample (`train_subsample`)."""
+
+import numpy as np
+import pytest
+
+from memotion_tf.config import ConfigError, ExperimentConfig
+from memotion_tf.papers import get_paper
+from memotion_tf.papers.memotion import prepare_data
+from tests import fixtures
+
+
+def test_train_subsample_is_stratified_and_leaves_validation_whole():
+    data_dir = fixtures.memotion_dir()
+    whole = prepare_data(ExperimentConfig(), data_dir, synthetic=True, progress=False)
+    part = prepare_data(ExperimentConfig(train_subsample=120), data_dir, synthetic=True, progress=False)
+    (train_all, val_all), (train, val) = whole.folds[0], part.folds[0]
+    np.testing.assert_array_equal(val, val_all)
+    assert len(train) == 120 and set(train) <= set(train_all)
+    labels = whole.frame["label"].to_numpy()
+    shares_all = np.bincount(labels[train_all], minlength=3) / len(train_all)
+    shares = np.bincount(labels[train], minlength=3) / len(train)
+    np.testing.assert_allclose(shares, shares_all, atol=1 / 120 + 1e-9)
+    again = prepare_data(ExperimentConfig(train_subsample=120), data_dir, synthetic=True, progress=False)
+    np.testing.assert_array_equal(again.folds[0][0], train)
+
+
+def test_train_subsample_at_or_over_the_split_keeps_it_all():
+    data_dir = fixtures.memotion_dir()
+    whole = prepare_data(ExperimentConfig(), data_dir, synthetic=True, progress=False)
+    big = prepare_data(ExperimentConfig(train_subsample=10**6), data_dir, synthetic=True, progress=False)
+    np.testing.assert_array_equal(big.folds[0][0], whole.folds[0][0])
+
+
+def test_negative_train_subsample_is_a_config_error():
+    with pytest.raises(ConfigError, match="train_subsample"):
+        get_paper("cnhit").load_configs("quick", ["train_subsample=-1"])
