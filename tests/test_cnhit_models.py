@@ -106,10 +106,14 @@ def test_clean_raw_kl_loss_by_hand():
     y = np.array([[1, 0, 0], [0, 1, 0]], "float32")
     clean = np.array([[0.7, 0.2, 0.1], [0.3, 0.6, 0.1]], "float32")
     raw = np.array([[0.5, 0.3, 0.2], [0.3, 0.6, 0.1]], "float32")
-    kl = np.sum(clean * np.log(clean / raw), -1)
+    # The default direction is KL(raw || clean) (see losses/consistency.py); KL(clean || raw) on request.
+    kl = np.sum(raw * np.log(raw / clean), -1)
     ce = -np.log([0.7, 0.6])
     plain = CleanRawKLLoss(schedule=None)
     assert float(plain(y, np.concatenate([clean, raw], -1))) == pytest.approx(np.mean(ce + kl), rel=1e-5)
+    kl_clean_raw = np.sum(clean * np.log(clean / raw), -1)
+    other = CleanRawKLLoss(schedule=None, direction="clean_raw")
+    assert float(other(y, np.concatenate([clean, raw], -1))) == pytest.approx(np.mean(ce + kl_clean_raw), rel=1e-5)
     # Identical views: the KL term vanishes and the loss is the cross-entropy.
     same = np.concatenate([clean, clean], -1)
     assert float(plain(y, same)) == pytest.approx(np.mean(ce), rel=1e-5)
