@@ -206,7 +206,7 @@ def test_unknown_protocol_keys_and_model_args_are_errors_with_a_did_you_mean():
     with pytest.raises(config_lib.ConfigError, match=r"unknown protocol key.*'templat' \(did you mean 'template'\?\)"):
         paper.load_configs("quick", ["protocol.templat=x"])
     with pytest.raises(config_lib.ConfigError,
-                       match=r"linear_baseline.toml: unknown model_args key.*'unit' \(did you mean 'units'\?\)"):
+                       match=r"no row of bilimeme takes model_args 'unit' \(did you mean 'units'\?\)"):
         paper.load_configs("quick", ["model_args.unit=8"])
     # Each row's model_args are checked against its own model: BERT's and the tiny LM's sizes pass.
     paper.load_configs("quick", ["model_args.num_layers=1"])
