@@ -120,3 +120,33 @@ def test_augmentation_seeds_are_a_function_of_seed_epoch_and_batch():
     assert len({tuple(s) for s in first}) == 3  # one per batch, all different
     assert seeds(0, 1) == first
     assert seeds(0, 2) != first and seeds(5, 1) != first
+
+
+def test_the_custom_loop_resumes_a_shuffled_run_with_dropout_as_an_uninterrupted_one(tmp_path):
+    """`training.loop.train_loop` (the multi-worker loop, run here on one
+    machine) with its `WorkerBackup`: the dropout seed states are in the
+    checkpoint, the order comes from (seed, epoch)."""
+    from memotion_tf.training.loop import train_loop
+
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(1, 50, size=(60, 6)).astype("int32")
+    labels = rng.integers(0, 3, 60)
+
+    def run(callbacks=()):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((6,), name="token_ids", dtype="int32"), keras.layers.Embedding(50, 8),
+                                  keras.layers.GlobalAveragePooling1D(), keras.layers.Dropout(0.5),
+                                  keras.layers.Dense(3, activation="softmax")])
+        model.compile(keras.optimizers.Adam(0.05), "categorical_crossentropy")
+        counter = EpochCounter()
+        ds = token_dataset(token_ids, labels, num_classes=3, batch_size=16, shuffle_seed=0, epoch=counter.epoch)
+        train_loop(model, ds, epochs=4, verbose=0, callbacks=[counter, *callbacks])
+        return model
+
+    whole = run()
+    backup = str(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        run([keras.callbacks.BackupAndRestore(backup), StopAt(2)])
+    resumed = run([keras.callbacks.BackupAndRestore(backup)])
+    for a, b in zip(whole.weights, resumed.weights):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)

@@ -29,7 +29,8 @@ METADATA_FILE = "training_metadata.json"
 SEEDS_FILE = "seed_generators.json"
 
 
-def _seed_generator_variables(model):
+def seed_generator_variables(model):
+    """The state variables of the model's random seed generators (dropout, in-model augmentation)."""
     return [v for v in model.variables if "seed_generator_state" in v.path]
 
 
@@ -40,13 +41,13 @@ def seed_generator_states(model):
     Restored by position, as `save_weights` restores weights: the paths carry
     Keras' process-wide name counters (`seed_generator_1` in one process is
     `seed_generator` in the next), so they do not identify a variable."""
-    variables = _seed_generator_variables(model)
+    variables = seed_generator_variables(model)
     return {"paths": [v.path for v in variables], "states": [v.numpy().tolist() for v in variables]}
 
 
 def restore_seed_generator_states(model, saved, source):
     """Assign `seed_generator_states`' `saved` to `model`'s generators; `source` names the file in errors."""
-    variables = _seed_generator_variables(model)
+    variables = seed_generator_variables(model)
     if len(saved["states"]) != len(variables):
         raise ValueError(f"{source}: {len(saved['states'])} seed generator states saved, the model has "
                          f"{len(variables)}; the backup was made for another model (delete it to start again)")
