@@ -55,7 +55,11 @@ def _cmd_reproduce(args):
 
 
 def _print_results(out):
-    with open(os.path.join(out, "results.md"), encoding="utf-8") as f:
+    from memotion_tf import io
+
+    # A non-chief worker wrote its copy to its private folder (training.cluster), which the
+    # chief's results.md in `out` may not have reached yet.
+    with open(io.write_path(os.path.join(out, "results.md")), encoding="utf-8") as f:
         print()
         print(f.read())
     print(f"results: {os.path.join(out, 'results.json')} and results.md; plots, TensorBoard logs "

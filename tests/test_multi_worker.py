@@ -123,7 +123,7 @@ def test_two_workers_train_one_model_and_only_the_chief_writes(tmp_path):
     results = json.load(open(out / "results.json"))
     assert [row["system"] for row in results["rows"]] == ["LSTM-T"]
     history = _record(out)["history"]
-    assert sorted(history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert sorted(history) == ["accuracy", "loss", "macro_f1", "val_accuracy", "val_loss", "val_macro_f1"]
     assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
     _predicts(str(out / "LSTM-T" / "saved_model"))
 
@@ -133,7 +133,7 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
     after the first epoch's backup, then the same command again."""
     epochs, out, log = 5, tmp_path / "out", str(tmp_path / "run.log")
     backup = out / "LSTM-T" / "backup" / "seed_0"
-    metadata = backup / "state" / "training_metadata.json"
+    metadata = backup / "model" / "backup" / "state" / "training_metadata.json"
     first = _train(out, log, epochs)
     _kill_when(str(metadata), [first], [log])
     resume_at = json.load(open(metadata))["epoch"]
@@ -143,7 +143,8 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
     _finish([_train(out, log, epochs)], [log])
     assert f"at epoch {resume_at + 1}" in open(log).read()
     history = _record(out)["history"]
-    assert len(history["loss"]) == epochs - resume_at  # epochs before the backup are not trained again
+    # Every epoch's logs, those before the kill from the backup's history; they are not trained again.
+    assert len(history["loss"]) == epochs and f"Epoch {resume_at}/{epochs}" not in open(log).read()
     assert not os.path.exists(backup)
     _predicts(str(out / "LSTM-T" / "saved_model"))
 
@@ -158,7 +159,7 @@ def test_killed_workers_resume_together_from_the_chiefs_backup(tmp_path):
     def start(workers, logs):
         return [_train(out, logs[i], epochs, "--workers", workers, "--worker-index", str(i)) for i in range(2)]
 
-    _kill_when(str(backup / "checkpoint"), start(cluster.local_addresses(2), killed), killed)
+    _kill_when(str(backup / "model" / "backup" / "checkpoint"), start(cluster.local_addresses(2), killed), killed)
     assert not os.path.exists(out / "LSTM-T" / "saved_model")
     left = re.search(r"goes to (\S+), removed at exit", open(killed[1]).read()).group(1)
     assert os.path.exists(left)  # SIGKILL skips the removal at exit...
@@ -168,7 +169,9 @@ def test_killed_workers_resume_together_from_the_chiefs_backup(tmp_path):
     assert all(resumed), "both workers resume"
     resume_at = int(resumed[0].group(1)) - 1
     assert resume_at == int(resumed[1].group(1)) - 1 and 1 <= resume_at < epochs
-    assert len(_record(out)["history"]["loss"]) == epochs - resume_at
+    assert len(_record(out)["history"]["loss"]) == epochs
+    assert f"Epoch {resume_at + 1}/{epochs}" in open(logs[0]).read()
+    assert f"Epoch {resume_at}/{epochs}" not in open(logs[0]).read()
     assert not os.path.exists(backup)
     assert len(_saved_models(str(out))) == 1
     _predicts(str(out / "LSTM-T" / "saved_model"))
