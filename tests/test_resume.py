@@ -150,3 +150,45 @@ def test_the_custom_loop_resumes_a_shuffled_run_with_dropout_as_an_uninterrupted
     resumed = run([keras.callbacks.BackupAndRestore(backup)])
     for a, b in zip(whole.weights, resumed.weights):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_epochs_of_a_fixed_number_of_random_batches_are_a_function_of_seed_and_epoch():
+    """BiliMemeNet's baseline protocol: `steps` random mini-batches an epoch."""
+
+    def epoch(number, seed=0, steps=3):
+        counter = EpochCounter()
+        counter.on_epoch_begin(number)
+        batches = epoch_batches(10, 4, counter.epoch, shuffle_seed=seed, steps=steps)
+        assert int(batches.cardinality()) == steps
+        return [b.numpy().tolist() for b in batches]
+
+    first = epoch(0)
+    assert [len(b) for b in first] == [4, 4, 4]  # 12 rows from 2 shuffles of the 10
+    assert sorted(sum(first, [])[:10]) == list(range(10))
+    assert epoch(0) == first and epoch(1) != first and epoch(0, seed=1) != first
+
+
+def test_randaugment_in_the_pipeline_is_per_image_and_a_function_of_the_epoch(tmp_path):
+    import pandas as pd
+
+    from memotion_tf.input_pipeline import meme_dataset
+    from memotion_tf.preprocessing.randaugment import rand_augment
+
+    path = str(tmp_path / "meme.png")
+    pixels = np.random.default_rng(0).integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
+    tf.io.write_file(path, tf.io.encode_png(pixels))
+    same = pd.DataFrame({"text": ["a meme"] * 4, "image_path": [path] * 4, "label": [0] * 4})  # four copies
+    counter = EpochCounter()
+    ds = meme_dataset(same, modalities=("image",), batch_size=4, num_classes=3, image_size=32,
+                      augment=lambda images, seed: rand_augment(images, seed, num_ops=14, magnitude=11),
+                      augment_seed=3, epoch=counter.epoch)
+
+    def images(epoch):
+        counter.on_epoch_begin(epoch)
+        return next(iter(ds))[0]["image"].numpy()
+
+    first = images(0)
+    assert len({a.tobytes() for a in first}) == 4  # copies of one image get different operations
+    later = images(1)
+    assert not np.allclose(first, later)
+    np.testing.assert_array_equal(images(0), first)  # epoch 0 again (a resumed run): the same images
