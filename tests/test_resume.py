@@ -134,9 +134,9 @@ def test_the_custom_loop_resumes_a_shuffled_run_with_dropout_as_an_uninterrupted
 
     def run(callbacks=()):
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((6,), name="token_ids", dtype="int32"), keras.layers.Embedding(50, 8),
-                                  keras.layers.GlobalAveragePooling1D(), keras.layers.Dropout(0.5),
-                                  keras.layers.Dense(3, activation="softmax")])
+        tokens = keras.Input((6,), name="token_ids", dtype="int32")
+        hidden = keras.layers.Dropout(0.5)(keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(tokens)))
+        model = keras.Model({"token_ids": tokens}, keras.layers.Dense(3, activation="softmax")(hidden))
         model.compile(keras.optimizers.Adam(0.05), "categorical_crossentropy")
         counter = EpochCounter()
         ds = token_dataset(token_ids, labels, num_classes=3, batch_size=16, shuffle_seed=0, epoch=counter.epoch)
