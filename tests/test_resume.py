@@ -192,3 +192,30 @@ def test_randaugment_in_the_pipeline_is_per_image_and_a_function_of_the_epoch(tm
     later = images(1)
     assert not np.allclose(first, later)
     np.testing.assert_array_equal(images(0), first)  # epoch 0 again (a resumed run): the same images
+
+
+def test_seed_generator_states_are_restored_by_position_not_by_name(tmp_path):
+    """Keras names seed generators with a process-wide counter, so the same
+    model built again has other variable paths: the states go back by position;
+    a backup of another model (another number of generators) is an error."""
+    from memotion_tf.training.backup import restore_seed_generator_states, seed_generator_states
+
+    def model(dropouts):
+        inputs = keras.Input((4,))
+        x = inputs
+        for _ in range(dropouts):
+            x = keras.layers.Dropout(0.5)(x)
+        return keras.Model(inputs, x)
+
+    first = model(2)
+    for i, variable in enumerate(v for v in first.variables if "seed_generator_state" in v.path):
+        variable.assign([7, 10 + i])
+    saved = seed_generator_states(first)
+    again = model(2)
+    assert saved["paths"] != seed_generator_states(again)["paths"]
+    restore_seed_generator_states(again, saved, "seeds.json")
+    assert seed_generator_states(again)["states"] == [[7, 10], [7, 11]]
+    old_format = dict(zip(saved["paths"], saved["states"]))  # backups written before this change
+    restore_seed_generator_states(model(2), old_format, "seeds.json")
+    with pytest.raises(ValueError, match="seeds.json: 2 seed generator states saved, the model has 1"):
+        restore_seed_generator_states(model(1), saved, "seeds.json")

@@ -48,10 +48,12 @@ def seed_generator_states(model):
 def restore_seed_generator_states(model, saved, source):
     """Assign `seed_generator_states`' `saved` to `model`'s generators; `source` names the file in errors."""
     variables = seed_generator_variables(model)
-    if len(saved["states"]) != len(variables):
-        raise ValueError(f"{source}: {len(saved['states'])} seed generator states saved, the model has "
+    # Backups written before the states were saved as a list hold {path: state}, in the same order.
+    states = saved["states"] if "states" in saved else list(saved.values())
+    if len(states) != len(variables):
+        raise ValueError(f"{source}: {len(states)} seed generator states saved, the model has "
                          f"{len(variables)}; the backup was made for another model (delete it to start again)")
-    for variable, state in zip(variables, saved["states"]):
+    for variable, state in zip(variables, states):
         variable.assign(state)
 
 
