@@ -76,9 +76,14 @@ def test_member_splits():
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again))
 
 
-def test_length_batches_keep_every_token_and_drop_only_padding():
+@pytest.mark.parametrize("counted", [False, True])
+def test_length_batches_keep_every_token_and_drop_only_padding(counted):
     """Each meme once per epoch with all its tokens; a batch holds texts of one
-    length bucket and is cut to its longest text; image features untouched."""
+    length bucket and is cut to its longest text; image features untouched.
+    With an epoch counter, each epoch's order is a function of (seed, epoch):
+    read again at the same epoch, the same; at the next, another."""
+    from memotion_tf.training.epochs import EpochCounter
+
     rng = np.random.default_rng(0)
     lengths = rng.integers(2, 25, size=30)  # tokens incl. [CLS] and [SEP], padded to 24; one text fills its row
     lengths[0] = 24
@@ -87,9 +92,13 @@ def test_length_batches_keep_every_token_and_drop_only_padding():
     x = {"token_ids": token_ids, "padding_mask": mask, "segment_ids": np.zeros_like(token_ids),
          "image_features": np.arange(30, dtype=np.float32)[:, None, None] * np.ones((30, 4, 3), np.float32)}
     y = np.arange(30, dtype=np.float32)[:, None] * np.ones((30, 22), np.float32)  # the meme's index
-    for epoch_order in range(2):
+    counter = EpochCounter()
+    ds = length_batches(x, y, batch_size=4, seed=1, max_length=24, width=8, epoch=counter.epoch if counted else None)
+    orders = []
+    for epoch in (0, 1, 1):
+        counter.on_epoch_begin(epoch)
         seen = []
-        for features, targets in length_batches(x, y, batch_size=4, seed=1, max_length=24, width=8):
+        for features, targets in ds:
             index = targets.numpy()[:, 0].astype(int)
             width = features["token_ids"].shape[1]
             assert width == lengths[index].max(), "cut to the batch's longest text"
@@ -101,6 +110,10 @@ def test_length_batches_keep_every_token_and_drop_only_padding():
             assert len(index) <= 4
             seen.extend(index.tolist())
         assert sorted(seen) == list(range(30))
+        orders.append(seen)
+    assert orders[0] != orders[1]
+    if counted:
+        assert orders[1] == orders[2]
 
 
 def test_results_follow_the_contract(run):

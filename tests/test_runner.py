@@ -197,3 +197,44 @@ def test_a_backup_resumes_only_the_training_it_was_made_for(tmp_path):
     runner._keep_backup_of(str(backup), {"epochs": 5})  # another config: dropped
     assert not (backup / "model").exists()
     assert json.loads((backup / "signature.json").read_text()) == {"epochs": 5}
+
+
+def test_the_backup_outlives_a_kill_during_the_export_or_the_record(synthetic_copy, tmp_path, monkeypatch):
+    """A seed's backup goes only once its SavedModel and its record are final:
+    a kill while either is written leaves it, and the next run resumes from it
+    (no epoch trained again) and then removes it."""
+    from memotion_tf import export
+
+    out = str(tmp_path / "out")
+    backup = os.path.join(out, "LSTM-T", "backup", "seed_0")
+    metadata = os.path.join(backup, "model", "backup", "state", "training_metadata.json")
+    record = os.path.join(out, "LSTM-T", "runs", "seed_0.json")
+    args = dict(data_dir=synthetic_copy, out=out, seeds=1, systems=["LSTM-T"], overrides=TINY, verbose=0)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed during the export")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(export, "export_classifier", killed)
+        with pytest.raises(KeyboardInterrupt):
+            runner.reproduce("uor", **args)
+    assert json.load(open(metadata))["epoch"] == 1 and not os.path.exists(record)
+
+    write = runner.atomic_write_json
+
+    def record_killed(path, value):
+        if os.path.abspath(path) == os.path.abspath(record):
+            raise KeyboardInterrupt("killed while writing the record")
+        write(path, value)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "atomic_write_json", record_killed)
+        with pytest.raises(KeyboardInterrupt):
+            runner.reproduce("uor", **args)
+    assert os.path.exists(os.path.join(out, "LSTM-T", "saved_model", "saved_model.pb"))
+    assert os.path.exists(metadata) and not os.path.exists(record)
+
+    runner.reproduce("uor", **args)
+    assert os.path.exists(record) and not os.path.exists(backup)
+    # Resumed after the last epoch: the one epoch trained before the kills is the only one.
+    assert len(json.load(open(record))["history"]["loss"]) == 1

@@ -456,13 +456,23 @@ class PromptScorer:
             return np.zeros((0, len(self.candidates)), np.float32)
         return np.concatenate([o.numpy() for o in out])
 
-    def training_dataset(self, texts, labels, batch_size, shuffle_seed=None):
-        """tf.data of (features, targets, weights) on the gold answers."""
-        ds = tf.data.Dataset.from_tensor_slices((np.asarray(texts, dtype=object).astype(str),
-                                                 np.asarray(labels, np.int32)))
-        if shuffle_seed is not None:
-            ds = ds.shuffle(len(texts), seed=shuffle_seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(self.answer_examples, num_parallel_calls=tf.data.AUTOTUNE)
+    def training_dataset(self, texts, labels, batch_size, shuffle_seed=None, epoch=None, steps=None):
+        """tf.data of (features, targets, weights) on the gold answers.
+
+        With `epoch` (a `training.epochs.EpochCounter`'s variable) each
+        epoch's order (and, with `steps`, its `steps` random batches) comes
+        from (shuffle_seed, epoch): see `input_pipeline.epoch_batches`."""
+        from memotion_tf.input_pipeline import array_dataset
+
+        rows = (np.asarray(texts, dtype=object).astype(str), np.asarray(labels, np.int32))
+        if epoch is not None:
+            ds = array_dataset(rows, batch_size, epoch, shuffle_seed, steps=steps)
+        else:
+            ds = tf.data.Dataset.from_tensor_slices(rows)
+            if shuffle_seed is not None:
+                ds = ds.shuffle(len(texts), seed=shuffle_seed, reshuffle_each_iteration=True)
+            ds = ds.batch(batch_size)
+        ds = ds.map(self.answer_examples, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -485,6 +485,7 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
 
     from memotion_tf.input_pipeline import meme_dataset
     from memotion_tf.training import loop
+    from memotion_tf.training.epochs import EpochCounter
     from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
@@ -497,12 +498,14 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
     batch = config.batch_size * strategy.num_replicas_in_sync
     eval_batch = int(settings.get("eval_batch_size", batch))
     common = dict(modalities=("text",), vectorizer=vectorizer)
-    train_ds = meme_dataset(train, num_classes=num_classes, shuffle_seed=seed, batch_size=batch, **common)
+    # Each epoch's batches come from (seed, epoch), so that a run resumed from
+    # its backup trains on the batches an uninterrupted one does. With `steps`,
+    # an epoch is that many random mini-batches (the paper's baseline: "2000
+    # epochs and each time with a random mini batch").
+    epochs = EpochCounter()
     steps = _steps(config)
-    if steps:
-        # Training bounded to epochs x steps random mini-batches (the paper's
-        # baseline: "2000 epochs and each time with a random mini batch").
-        train_ds = train_ds.repeat()
+    train_ds = meme_dataset(train, num_classes=num_classes, shuffle_seed=seed, batch_size=batch, epoch=epochs.epoch,
+                            steps=steps or None, **common)
     val_ds = meme_dataset(val, num_classes=num_classes, batch_size=eval_batch, **common)
     test_ds = meme_dataset(test, batch_size=eval_batch, **common)
     with strategy.scope():
@@ -510,9 +513,8 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
         model.compile(optimizer=optimizer_fn(), loss="categorical_crossentropy", metrics=["accuracy"])
     best = best_epoch_callback(config, state_dir)
     history = loop.fit(model, train_ds, validation_data=val_ds, epochs=config.epochs,
-                       steps_per_epoch=steps or None,
                        validation_freq=int(settings.get("validation_freq", 1)),
-                       callbacks=[best, *callbacks], verbose=verbose, shuffle=False)
+                       callbacks=[best, epochs, *callbacks], verbose=verbose, shuffle=False)
     probabilities = model.predict(test_ds, verbose=0)
     return Trained(model, vectorizer, dict(history.history), probabilities, best.best_epoch)
 
@@ -585,6 +587,7 @@ def run_prompt(config, data, seed, strategy, templates=(), callbacks=(), state_d
     import keras
 
     from memotion_tf.training import loop
+    from memotion_tf.training.epochs import EpochCounter
     from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
@@ -601,18 +604,19 @@ def run_prompt(config, data, seed, strategy, templates=(), callbacks=(), state_d
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             )
-        train_ds = scorer.training_dataset(train["text"], train["label"], batch, shuffle_seed=seed)
+        # Each epoch's batches (with `steps`: that many random ones) from (seed, epoch), as in train_classifier.
+        epochs = EpochCounter()
         steps = _steps(config)
-        if steps:
-            train_ds = train_ds.repeat()
+        train_ds = scorer.training_dataset(train["text"], train["label"], batch, shuffle_seed=seed,
+                                           epoch=epochs.epoch, steps=steps or None)
         best = best_epoch_callback(config, state_dir, default="val_loss")
         fit = loop.fit(
             scorer.lm, train_ds,
             validation_data=scorer.training_dataset(val["text"], val["label"],
                                                     int(settings.get("eval_batch_size", batch))),
-            epochs=config.epochs, steps_per_epoch=steps or None,
+            epochs=config.epochs,
             validation_freq=int(settings.get("validation_freq", 1)),
-            callbacks=[best, *callbacks], verbose=verbose, shuffle=False)
+            callbacks=[best, epochs, *callbacks], verbose=verbose, shuffle=False)
         history, best_epoch = dict(fit.history), best.best_epoch
     scores = scorer.scores(test["text"], batch_size=int(settings.get("eval_batch_size", 64)))
     return Trained(scorer, scorer.tokenizer, history, scores, best_epoch)

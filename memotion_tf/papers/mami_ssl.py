@@ -308,7 +308,9 @@ def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
     Returns (model, history dict of every epoch)."""
     import keras
 
+    from memotion_tf.input_pipeline import array_dataset
     from memotion_tf.models.crom_ae import CROMAE
+    from memotion_tf.training.epochs import EpochCounter
 
     settings = ae_settings(config)
     train = data.inputs("train", data.train_index)
@@ -323,9 +325,14 @@ def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
                        latent_dim=settings["latent_dim"])
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
                       loss={"text_from_image": "mse", "image_from_text": "mse"})
-    fit = model.fit(train, targets(train), validation_data=(val, targets(val)),
-                    batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
-                    epochs=settings["epochs"], callbacks=ctx.callbacks() if ctx else [],
+    # fit(x, y, shuffle=True)'s batches, each epoch's order drawn from (seed, epoch) so that a
+    # run resumed from its backup trains on the batches an uninterrupted one does.
+    epochs = EpochCounter()
+    train_ds = array_dataset((train, targets(train)), settings["batch_size"] * strategy.num_replicas_in_sync,
+                             epochs.epoch, shuffle_seed=seed)
+    fit = model.fit(train_ds, validation_data=(val, targets(val)),
+                    validation_batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
+                    epochs=settings["epochs"], callbacks=[epochs, *(ctx.callbacks() if ctx else [])], shuffle=False,
                     verbose=ctx.verbose if ctx else verbose)
     history = (ctx.history() if ctx else None) or {k: [float(v) for v in vs] for k, vs in fit.history.items()}
     return model, history
@@ -390,6 +397,9 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None
     Returns (model, history of every epoch, labelled positions)."""
     import keras
 
+    from memotion_tf.input_pipeline import array_dataset
+    from memotion_tf.training.epochs import EpochCounter
+
     labelled = labelled_rows(data, ratio, seed)
     x, y = data.inputs("train", labelled), data.labels[labelled]
     val_x, val_y = data.inputs("train", data.val_index), data.labels[data.val_index]
@@ -401,9 +411,11 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None
         model.compile(optimizer=keras.optimizers.Adam(step_lr(config, ratio, steps)),
                       loss=make_loss(config, y))
     metrics = _epoch_metrics_callback(val_x, val_y, float(config.protocol.get("threshold", 0.5)))
-    callbacks = ctx.callbacks(before=[metrics]) if ctx else [metrics]
-    fit = model.fit(x, y, validation_data=(val_x, val_y), batch_size=global_batch, epochs=config.epochs,
-                    callbacks=callbacks, verbose=ctx.verbose if ctx else verbose)
+    epochs = EpochCounter()  # each epoch's order from (seed, epoch), as in train_crom_ae
+    callbacks = [epochs, *(ctx.callbacks(before=[metrics]) if ctx else [metrics])]
+    fit = model.fit(array_dataset((x, y), global_batch, epochs.epoch, shuffle_seed=seed),
+                    validation_data=(val_x, val_y), validation_batch_size=global_batch, epochs=config.epochs,
+                    callbacks=callbacks, verbose=ctx.verbose if ctx else verbose, shuffle=False)
     history = (ctx.history() if ctx else None) or {k: [float(v) for v in vs] for k, vs in fit.history.items()}
     return model, history, labelled
 

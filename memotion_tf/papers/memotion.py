@@ -282,6 +282,7 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     from memotion_tf.preprocessing.cleaning import clean_meme_text
     from memotion_tf.resampling.gmm import gmm_oversample
     from memotion_tf.training import loop
+    from memotion_tf.training.epochs import EpochCounter
     from memotion_tf.training.optimizers import PartwiseAdam
     from memotion_tf.training.schedules import learning_rate, scaled_learning_rate
     from memotion_tf.training.two_view import clean_view_accuracy, two_view_model
@@ -308,6 +309,9 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     vectorizer = text_preprocessing(config, model_class, train["text"].astype(str))
     pipeline = dict(modalities=modalities, batch_size=global_batch, num_classes=num_classes,
                     vectorizer=vectorizer, image_size=config.image_size)
+    # Each epoch's order and augmentation come from (seed, epoch), so that a
+    # run resumed from its backup trains on the batches an uninterrupted one does.
+    epochs = EpochCounter()
 
     def targets(frame):
         return {} if heads is None else {"targets": data.targets(frame), "num_classes": None}
@@ -327,10 +331,10 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
         # `rows`: one worker's share under MultiWorkerMirroredStrategy (loop.per_worker).
         if config.gmm:
             return token_dataset(sequences[rows], labels[rows], num_classes=num_classes,
-                                 batch_size=batch_size, shuffle_seed=seed)
+                                 batch_size=batch_size, shuffle_seed=seed, epoch=epochs.epoch)
         part = train.iloc[rows]
         return meme_dataset(part, **dict(pipeline, batch_size=batch_size, **targets(part)), shuffle_seed=seed,
-                            augment=_augmentation(config), augment_seed=seed,
+                            augment=_augmentation(config), augment_seed=seed, epoch=epochs.epoch,
                             raw_text_column="text_raw" if two_views else None)
 
     train_ds = train_data()
@@ -373,7 +377,7 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
         before.append(TSAProgress(total_steps=total_steps))
     # model.fit, or under MultiWorkerMirroredStrategy the same contract with each worker reading its rows.
     loop.fit(trainer, train_ds, dataset_fn=loop.per_worker(train_data, global_batch), validation_data=val_ds,
-             epochs=config.epochs, callbacks=[*before, *callbacks], verbose=verbose, shuffle=False)
+             epochs=config.epochs, callbacks=[*before, epochs, *callbacks], verbose=verbose, shuffle=False)
     # The two-view validation set carries a second text view that the classifier alone does not take.
     eval_ds = meme_dataset(val, **dict(pipeline, **targets(val))) if two_views else val_ds
     probabilities = model.predict(eval_ds.map(lambda x, y: x), verbose=0)

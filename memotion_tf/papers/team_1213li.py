@@ -388,7 +388,7 @@ def _select(arrays, index):
 TEXT_INPUTS = ("token_ids", "padding_mask", "segment_ids")
 
 
-def length_batches(x, y, batch_size, seed, max_length, width=8):
+def length_batches(x, y, batch_size, seed, max_length, width=8, epoch=None):
     """Shuffled training batches of memes whose texts have similar lengths (in
     buckets `width` tokens wide), each cut to its longest text.
 
@@ -396,8 +396,14 @@ def length_batches(x, y, batch_size, seed, max_length, width=8):
     padding goes, which is most of a padded batch (real meme texts have a
     median of ~22 tokens, padded to `max_length`), so a fine-tuning epoch on a
     CPU costs about half. Texts are padded at the end (keras-hub packers), so
-    cutting a batch at its longest `padding_mask` keeps every token."""
+    cutting a batch at its longest `padding_mask` keeps every token.
+
+    With `epoch` (a `training.epochs.EpochCounter`'s variable) each epoch's
+    order is drawn from (seed, epoch), so a resumed run reads the batches an
+    uninterrupted one does (`input_pipeline.epoch_rows`)."""
     import tensorflow as tf
+
+    from memotion_tf.input_pipeline import epoch_rows
 
     def length(features, _):
         return tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32))
@@ -407,7 +413,11 @@ def length_batches(x, y, batch_size, seed, max_length, width=8):
         return {k: v[:, :longest] if k in TEXT_INPUTS else v for k, v in features.items()}, targets
 
     boundaries = list(range(width + 1, max_length + 1, width))  # a text of exactly `width` tokens: first bucket
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    if epoch is None:
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    else:
+        rows = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
+        ds = epoch_rows(len(y), epoch, seed).map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), rows))
     ds = ds.bucket_by_sequence_length(length, boundaries, [batch_size] * (len(boundaries) + 1))
     return ds.map(cut).prefetch(tf.data.AUTOTUNE)
 
@@ -423,8 +433,13 @@ def train_member(config, inputs, train, dev, seed, ctx, name="model"):
     the batches group memes of similar text length (`length_batches`)."""
     import keras
 
+    from memotion_tf.input_pipeline import array_dataset
+    from memotion_tf.training.epochs import EpochCounter
+
     keras.utils.set_random_seed(seed)
     global_batch = config.batch_size * ctx.strategy.num_replicas_in_sync
+    # Each epoch's order comes from (seed, epoch): a resumed run trains on an uninterrupted one's batches.
+    epochs = EpochCounter()
     with ctx.strategy.scope():
         model = build_model(config, inputs)
         model.fusion.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -434,11 +449,12 @@ def train_member(config, inputs, train, dev, seed, ctx, name="model"):
     scores = _dev_scores_class()(x_dev, dev[3], config.protocol.get("threshold", 0.5), global_batch,
                                  ctx.scratch(name), select_best=config.protocol.get("select_best_epoch", True))
     if config.protocol.get("length_buckets", False):
-        data = dict(x=length_batches(x_train, train[2], global_batch, seed, config.max_length))
-    else:
-        data = dict(x=x_train, y=train[2], batch_size=global_batch, shuffle=True)
-    model.fusion.fit(**data, epochs=config.epochs, validation_data=(x_dev, dev[2]),
-                     callbacks=ctx.callbacks(name, before=[scores]), verbose=ctx.verbose)
+        train_ds = length_batches(x_train, train[2], global_batch, seed, config.max_length, epoch=epochs.epoch)
+    else:  # fit(x, y, shuffle=True)'s batches
+        train_ds = array_dataset((x_train, train[2]), global_batch, epochs.epoch, shuffle_seed=seed)
+    model.fusion.fit(train_ds, epochs=config.epochs, validation_data=(x_dev, dev[2]),
+                     validation_batch_size=global_batch, shuffle=False,  # the dataset shuffles
+                     callbacks=[epochs, *ctx.callbacks(name, before=[scores])], verbose=ctx.verbose)
     probabilities = model.fusion.predict(x_dev, batch_size=global_batch, verbose=0)
     return model, scores.state["best_epoch"], probabilities
 

@@ -29,9 +29,32 @@ METADATA_FILE = "training_metadata.json"
 SEEDS_FILE = "seed_generators.json"
 
 
+def seed_generator_variables(model):
+    """The state variables of the model's random seed generators (dropout, in-model augmentation)."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
 def seed_generator_states(model):
-    """{variable path: state} of the model's random seed generators (not among its weights)."""
-    return {v.path: v.numpy().tolist() for v in model.variables if "seed_generator_state" in v.path}
+    """The states of the model's random seed generators (not among its weights),
+    in the model's variable order, with their paths (for the reader only).
+
+    Restored by position, as `save_weights` restores weights: the paths carry
+    Keras' process-wide name counters (`seed_generator_1` in one process is
+    `seed_generator` in the next), so they do not identify a variable."""
+    variables = seed_generator_variables(model)
+    return {"paths": [v.path for v in variables], "states": [v.numpy().tolist() for v in variables]}
+
+
+def restore_seed_generator_states(model, saved, source):
+    """Assign `seed_generator_states`' `saved` to `model`'s generators; `source` names the file in errors."""
+    variables = seed_generator_variables(model)
+    # Backups written before the states were saved as a list hold {path: state}, in the same order.
+    states = saved["states"] if "states" in saved else list(saved.values())
+    if len(states) != len(variables):
+        raise ValueError(f"{source}: {len(states)} seed generator states saved, the model has "
+                         f"{len(variables)}; the backup was made for another model (delete it to start again)")
+    for variable, state in zip(variables, states):
+        variable.assign(state)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -63,9 +86,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if os.path.exists(self._weights_path) and os.path.exists(path):
             with open(path) as f:
                 saved = json.load(f)
-            for variable in self.model.variables:
-                if variable.path in saved:
-                    variable.assign(saved[variable.path])
+            restore_seed_generator_states(self.model, saved, path)
 
     def _save_model(self):
         with atomic_directory(self.state_dir) as tmp:

@@ -48,6 +48,7 @@ import keras
 import tensorflow as tf
 
 from memotion_tf import io
+from memotion_tf.training.backup import seed_generator_variables
 from memotion_tf.training.strategy import is_chief, is_multi_worker
 
 log = logging.getLogger("memotion_tf")
@@ -337,7 +338,8 @@ class WorkerBackup(keras.callbacks.Callback):
     """`keras.callbacks.BackupAndRestore`'s promise for `train_loop`, on every worker.
 
     At the end of every epoch (or every `save_freq` batches) the model, the
-    optimizer and the epoch to resume at are saved with
+    optimizer, the states of the model's seed generators and the epoch to
+    resume at are saved with
     `tf.train.CheckpointManager` in `backup_dir`; when training starts the
     latest backup there is restored and `initial_epoch` says where to go on;
     when training ends the folder is deleted. A mid-epoch backup resumes at the
@@ -377,7 +379,10 @@ class WorkerBackup(keras.callbacks.Callback):
             # Its slots must exist, mirrored, before a backup is restored into them.
             with strategy.scope():
                 self.model.optimizer.build(self.model.trainable_variables)
-        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer, epoch=self._epoch)
+        # The seed generators' states (dropout masks) are no part of the model's checkpoint: saved
+        # beside it, a resumed run draws the random numbers an uninterrupted one would.
+        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer, epoch=self._epoch,
+                                         seed_generators=seed_generator_variables(self.model))
         latest = tf.train.latest_checkpoint(self.backup_dir)
         if latest:
             checkpoint.restore(latest).assert_existing_objects_matched()
