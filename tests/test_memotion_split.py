@@ -35,3 +35,14 @@ def test_train_subsample_at_or_over_the_split_keeps_it_all():
 def test_negative_train_subsample_is_a_config_error():
     with pytest.raises(ConfigError, match="train_subsample"):
         get_paper("cnhit").load_configs("quick", ["train_subsample=-1"])
+
+
+def test_results_md_names_the_split_the_rows_trained_on():
+    from memotion_tf.evaluation.report import results_markdown
+
+    paper = get_paper("cnhit")
+    results = {"synthetic": False, "dataset": "memotion7k", "task": "A", "profile": "quick", "rows": [],
+               "baselines": [], "data": {"train": 1600, "val": 1399, "folds": 1}}
+    markdown = results_markdown(results, paper)
+    assert "Split: 1,600 training / 1,399 validation memes." in markdown
+    assert "Split:" not in results_markdown(dict(results, data={}), paper)

@@ -55,6 +55,10 @@ def results_markdown(results, paper, scope=None, corpus=None, items="memes"):
     runs, the baselines under it, then the paper's notes."""
     lines = results_header(paper.title, results, scope or f"task {results['task']}", corpus or results["dataset"],
                            items=items)
+    data = results.get("data") or {}
+    if all(isinstance(data.get(k), int) and data[k] > 0 for k in ("train", "val")):
+        # The split every row trained and was scored on (a quick profile may train on a subsample).
+        lines.append(f"Split: {data['train']:,} training / {data['val']:,} validation memes.")
     lines.append("")
     lines.extend(results_table(results["rows"], paper.paper_columns, paper.metric_columns,
                                results.get("baselines", ())))

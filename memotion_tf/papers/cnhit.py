@@ -25,9 +25,9 @@ class CNHIT(MemotionPaper):
     )
     paper_columns = (("dev_macro_f1", "paper Dev-F1"), ("test_macro_f1", "paper Test-F1"))
     notes = (
-        "Ours: macro-F1 and accuracy on the dev fold(s) of a stratified 5-fold split of labels.csv "
-        "(run i: fold i, seed i), with the raw text; the paper's Test-F1 is on the official test set, "
-        "which is not part of the 7k download.",
+        "Ours: macro-F1 and accuracy on the dev split of one stratified 4:1 hold-out of labels.csv, as "
+        "sections 4.1 and 5 describe (with `folds=5`: the dev fold of run i is fold i), with the raw text; "
+        "the paper's Test-F1 is on the official test set, which is not part of the 7k download.",
         "Text rows train on cleaned text (section 4.2). Row names follow Table 2; "
         "`BERT+TSA+KL` is the paper's `BERT+TSA+KL+200`.",
     )
