@@ -435,10 +435,10 @@ def build_classifier(config, train_texts):
         if not config.preset:
             vocabulary = word_piece_vocabulary(texts, settings.get("vocabulary_size", 8000))
         vectorizer = chinese_bert_preprocessor(config.preset, sequence_length=config.max_length,
-                                               vocabulary=vocabulary)
+                                               vocabulary=vocabulary, random_init=config.random_init)
 
         def model():
-            return chinese_bert_classifier(num_classes, config.preset,
+            return chinese_bert_classifier(num_classes, config.preset, random_init=config.random_init,
                                            vocabulary_size=len(vocabulary) if vocabulary else None,
                                            sequence_length=config.max_length, **config.model_args)
 
@@ -552,14 +552,23 @@ def build_prompt_scorer(config, train_texts, templates=(), strategy=None):
     chats, the `templates` and the candidate names (`protocol.lm_min_count`)."""
     import tensorflow as tf
 
-    from memotion_tf.models.prompt_lm import PromptLM, PromptScorer, gpt2_backbone
+    from memotion_tf.models.prompt_lm import PromptLM, PromptScorer, causal_lm_backbone, gpt2_backbone
 
     settings = protocol(config)
     template = settings.get("template")
     if not template:
         raise config_lib.ConfigError(f"{config.config_path}: a prompt row needs protocol.template")
     strategy = strategy or tf.distribute.get_strategy()
-    if config.preset:
+    if config.preset and config.random_init:
+        from memotion_tf.models.prompt_lm import lm_tokenizer
+
+        # The preset's full-size architecture, random weights, offline: its
+        # tokenizer class on a byte-level vocabulary of the data.
+        min_count = int(settings.get("lm_min_count", 1))
+        tokenizer = lm_tokenizer(config.preset, random_init=True,
+                                 texts=_tiny_lm_texts(train_texts, templates or [template], min_count),
+                                 min_count=min_count)
+    elif config.preset:
         import keras_hub
 
         # Whatever keras-hub model the preset holds: its own tokeniser and backbone.
@@ -569,7 +578,7 @@ def build_prompt_scorer(config, train_texts, templates=(), strategy=None):
         tokenizer = _data_tokenizer(_tiny_lm_texts(train_texts, templates or [template], min_count), min_count)
     with strategy.scope():
         if config.preset:
-            backbone = keras_hub.models.Backbone.from_preset(config.preset)
+            backbone = causal_lm_backbone(config.preset, random_init=config.random_init)
         else:
             backbone = gpt2_backbone(vocabulary_size=tokenizer.vocabulary_size(), **config.model_args)
         lm = PromptLM(backbone, num_prompt_tokens=int(settings.get("num_prompt_tokens", 0)),

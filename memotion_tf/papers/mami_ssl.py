@@ -191,6 +191,8 @@ class SSLData:
 def clip_spec(config):
     """What identifies the CLIP model besides its weights (part of the cache key)."""
     spec = {"preset": config.preset}
+    if config.preset and config.random_init:
+        spec["random_init"] = int(config.protocol.get("clip_init_seed", 0))
     if not config.preset:
         spec.update(tiny_clip=dict(config.protocol.get("tiny_clip", {})),
                     init_seed=int(config.protocol.get("clip_init_seed", 0)))
@@ -203,7 +205,8 @@ def build_feature_model(config):
 
     backbone, tokenizer = build_clip(
         config.preset, image_size=config.image_size, sequence_length=config.max_length,
-        init_seed=int(config.protocol.get("clip_init_seed", 0)), **config.protocol.get("tiny_clip", {}))
+        init_seed=int(config.protocol.get("clip_init_seed", 0)), random_init=config.random_init,
+        **config.protocol.get("tiny_clip", {}))
     extractor = CLIPFeatureExtractor(backbone, normalize=bool(config.protocol.get("normalize_features", True)))
     vectorizer = CLIPTextVectorizer(tokenizer, sequence_length=config.max_length, standardize="mami_clean")
     vectorizer.build(None)  # export needs it built even when the features come from the cache

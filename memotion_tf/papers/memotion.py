@@ -156,7 +156,7 @@ def text_preprocessing(config, model_class, train_texts):
     if "text" not in model_class.modalities:
         return None
     if uses_wordpiece(model_class):
-        return text_preprocessor(config.preset, sequence_length=config.max_length)
+        return text_preprocessor(config.preset, sequence_length=config.max_length, random_init=config.random_init)
     vectorizer = SequenceVectorizer(sequence_length=config.max_length)
     vectorizer.adapt(train_texts)
     return vectorizer
@@ -173,7 +173,8 @@ def make_model(config, num_classes, vectorizer, heads=None):
     extra = {}
     if uses_wordpiece(cls):
         extra["backbone"] = text_backbone(
-            config.preset, vocabulary_size=vectorizer.tokenizer.vocabulary_size(), **config.backbone_args)
+            config.preset, random_init=config.random_init, vocabulary_size=vectorizer.tokenizer.vocabulary_size(),
+            **config.backbone_args)
     elif vectorizer is not None:
         extra["vocabulary_size"] = vectorizer.vocabulary_size
     if uses_image_backbone(cls):

@@ -178,7 +178,7 @@ def image_features(encoder, frame, image_size, crop=False, batch_size=32):
 
 def _same_inputs(config):
     """What the shared text preprocessing and image features depend on."""
-    return (config.preset, config.max_length, config.image_size, config.image_weights,
+    return (config.preset, config.random_init, config.max_length, config.image_size, config.image_weights,
             config.model_args.get("image_backbone", "resnet50"), int(config.protocol.get("image_seed", 0)),
             bool(config.protocol.get("center_crop", False)), config.dataset, config.data_source)
 
@@ -202,7 +202,8 @@ class Inputs:
         self.image_size = config.image_size
         self.crop = bool(config.protocol.get("center_crop", False))
         self.image_backbone = config.model_args.get("image_backbone", "resnet50")
-        self.preprocessor = text_preprocessor(config.preset, sequence_length=config.max_length)
+        self.preprocessor = text_preprocessor(config.preset, sequence_length=config.max_length,
+                                              random_init=config.random_init)
         self.tokens = {name: tokenize(self.preprocessor, s.frame["text"]) for name, s in splits.items()}
         # One frozen ResNet-50 for the whole reproduction; with random init its
         # weights are fixed by `protocol.image_seed`.
@@ -214,7 +215,7 @@ class Inputs:
     def check(self, config):
         if _same_inputs(config) != self.key:
             raise config_lib.ConfigError(
-                f"{config.config_path}: every row of the 1213Li tables must share preset, max_length, "
+                f"{config.config_path}: every row of the 1213Li tables must share preset, random_init, max_length, "
                 "image_size, image_weights, image_backbone, protocol.image_seed and protocol.center_crop "
                 "(the text preprocessing and image features are computed once)")
 
@@ -258,7 +259,7 @@ def _features_cache_dir(data_dir, key):
 
     from memotion_tf import paths, provenance
 
-    if key[4] != "resnet50":
+    if key[5] != "resnet50":
         return None
     versions = provenance.versions()  # another TensorFlow / Keras may compute other features
     digest = hashlib.sha256(json.dumps([provenance.fingerprint(data_dir), list(key), versions],
@@ -374,7 +375,7 @@ def build_model(config, inputs):
     if not config.preset:
         backbone_args["vocabulary_size"] = inputs.preprocessor.tokenizer.vocabulary_size()
         backbone_args.setdefault("max_sequence_length", max(config.max_length, 64))
-    backbone = text_backbone(config.preset, **backbone_args)
+    backbone = text_backbone(config.preset, random_init=config.random_init, **backbone_args)
     model = LabelAttentionFusion(backbone, num_labels=len(TECHNIQUES), image_size=config.image_size,
                                  image_weights=config.image_weights, **config.model_args)
     model.image_encoder.set_weights(inputs.encoder.get_weights())
