@@ -1,0 +1,239 @@
+"""`make paper-check`: every row of the paper profile, at full size, before a GPU run of hours.
+
+For each paper and each row of its table, through the code a reproduction
+runs (`runner.reproduce(paper, profile="paper")`):
+
+- the row's model at its real size and architecture, with random weights and
+  offline (`random_init = true`: `models.pretrained.PAPER_ARCHITECTURES`;
+  `image_weights = ""`), so nothing is downloaded;
+- one epoch on a tiny synthetic copy of the paper's dataset in the official
+  layout (`datasets.registry.synthesize`, a few memes per split);
+- the row's export (its SavedModel), reloaded with `tf.saved_model.load`
+  and called once on two memes;
+- its parameter count, and the accelerator memory of one training step at
+  the paper's batch size (`training.memory.estimate_memory`, traced, nothing
+  allocated), whether that fits a 16 GB GPU and, if not, the gradient
+  accumulation steps that would (`accumulation_steps`).
+
+Each paper runs in its own process (the models of one paper at a time; the
+process's memory is returned to the system when it ends), and the table
+gives the peak resident memory of each.
+
+    python -m memotion_tf.paper_check                 # every paper
+    python -m memotion_tf.paper_check --paper uor     # one paper
+    python -m memotion_tf.paper_check --paper uor --systems LSTM-T --set max_length=32
+
+The memory column is the model as trained in this check: float32 on a CPU.
+With `precision = "auto"` a GPU trains in mixed precision, whose activations
+take about half: the column is the conservative figure.
+"""
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+log = logging.getLogger("memotion_tf")
+
+PAPERS = ("uor", "cnhit", "1213li", "mami-ssl", "bilimeme")
+GPU_MEMORY_GB = 16
+# Memes of each tiny synthetic copy: enough for every class in each split
+# (and each fold), few enough that an epoch of a full-size model is one or two steps.
+TINY_SIZES = {"memotion7k": 30, "mami": 24, "semeval21_task6": 40, "danmu": 60}
+# What every row gets on top of its paper profile: one epoch, one seed,
+# the presets' architectures with random weights, no image weights to download.
+CHECK_OVERRIDES = ("epochs=1", "random_init=true", "image_weights=")
+
+
+def write_tiny_data(dataset, out, size=None):
+    """A tiny synthetic copy of `dataset` in its official layout at `out`."""
+    from memotion_tf.datasets import registry
+
+    registry.synthesize(dataset, out, size or TINY_SIZES[dataset], seed=0)
+    return out
+
+
+def _serving_inputs(count=2):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    image = tf.io.encode_png(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).numpy()
+    texts = ["when the code runs on the first try", "弹幕 好 好笑"][:count]
+    return tf.constant(texts), tf.constant([image] * count)
+
+
+def call_saved_model(path):
+    """Reload a SavedModel with `tf.saved_model.load`, call its serving
+    signature on two memes; returns (parameters it holds, outputs).
+    Raises AssertionError when the outputs are not one row of finite
+    probabilities per meme."""
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (keras-hub tokenisers' ops)
+
+    from memotion_tf.export import SIGNATURE
+
+    loaded = tf.saved_model.load(path)
+    text, image = _serving_inputs()
+    outputs = loaded.signatures[SIGNATURE](text=text, image=image)
+    probabilities = outputs["probabilities"].numpy()
+    errors = [e.decode() for e in outputs["error"].numpy()]
+    if probabilities.shape[0] != 2 or any(errors) or not np.all(np.isfinite(probabilities)):
+        raise AssertionError(f"{path}: the SavedModel's outputs are wrong: probabilities {probabilities.shape}, "
+                             f"errors {errors}")
+    seen, params = set(), 0
+    for variable in getattr(loaded, "variables", ()):
+        key = getattr(variable, "path", None) or variable.name
+        if key not in seen:
+            seen.add(key)
+            params += int(np.prod(variable.shape))
+    return params, outputs
+
+
+def check_paper(name, work_dir, overrides=(), systems=None, capacity_gb=GPU_MEMORY_GB):
+    """Run `name`'s paper profile through the runner as the module docstring
+    says; returns one dict per row (system, params, memory, fits, ...)."""
+    from memotion_tf import runner
+    from memotion_tf.papers import get_paper
+    from memotion_tf.training import memory
+
+    paper = get_paper(name)
+    data_dir = write_tiny_data(paper.dataset, os.path.join(work_dir, "data"))
+    measured = {}
+
+    def observe(unit, fit, model):
+        # One entry per row: the largest training step among its fits.
+        config = unit.config
+        entry = measured.setdefault(unit.system, {"fits": []})
+        try:
+            estimate = memory.estimate_memory(model, config.batch_size, sequence_length=config.max_length,
+                                              optimizer=model.optimizer)
+        except Exception as e:  # noqa: BLE001  (reported in the table, the check goes on)
+            entry["fits"].append({"fit": fit, "params": int(model.count_params()),
+                                  "error": f"{type(e).__name__}: {e}"[:200]})
+            return
+        entry["fits"].append({"fit": fit, "params": int(model.count_params()), "batch_size": config.batch_size,
+                              "bytes": estimate.total, "summary": estimate.summary(), "estimate": estimate})
+        log.info("paper-check %s (%s): %s", unit.system, fit, estimate.summary())
+
+    started = time.monotonic()
+    results = runner.reproduce(name, profile="paper", data_dir=data_dir, out=os.path.join(work_dir, "out"),
+                               seeds=1, systems=systems, overrides=[*CHECK_OVERRIDES, *overrides],
+                               observers=[observe], verbose=0)
+    rows = []
+    capacity = capacity_gb * memory.GiB
+    for row in results["rows"]:
+        if row.get("baseline"):
+            continue
+        entry = {"paper": name, "system": row["system"], "key": {k: row[k] for k in ("ratio",) if k in row}}
+        if row.get("saved_model"):
+            params, _ = call_saved_model(os.path.join(work_dir, "out", row["saved_model"]))
+            entry["saved_model_params"] = params
+        fits = [f for f in measured.get(row["system"], {}).get("fits", []) if "bytes" in f]
+        errors = [f["error"] for f in measured.get(row["system"], {}).get("fits", []) if "error" in f]
+        if fits:
+            biggest = max(fits, key=lambda f: f["bytes"])
+            entry.update(trained_params=biggest["params"], batch_size=biggest["batch_size"],
+                         memory_gib=round(biggest["bytes"] / memory.GiB, 2), summary=biggest["summary"],
+                         fits_gpu=biggest["bytes"] <= capacity * memory.USABLE_FRACTION)
+            try:
+                entry["accumulation_steps"] = memory.accumulation_steps(biggest["estimate"], capacity)
+            except ValueError:  # one example per step does not fit either
+                entry["accumulation_steps"] = None
+        if errors:
+            entry["estimate_error"] = errors[0]
+        rows.append(entry)
+    return {"paper": name, "rows": rows, "wall_time_s": round(time.monotonic() - started, 1)}
+
+
+def _run_one(name, args, out_json):
+    """`check_paper` in a child process; (its report, peak RSS in bytes, wall seconds)."""
+    command = [sys.executable, "-m", "memotion_tf.paper_check", "--paper", name, "--json", out_json,
+               "--capacity-gb", str(args.capacity_gb)]
+    for item in args.set:
+        command += ["--set", item]
+    if args.systems:
+        command += ["--systems", *args.systems]
+    started = time.monotonic()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - started
+    rss = usage.ru_maxrss * 1024  # kilobytes on Linux
+    report = None
+    if process.returncode == 0 and os.path.exists(out_json):
+        with open(out_json) as f:
+            report = json.load(f)
+    return report, rss, wall, process.returncode
+
+
+def table(reports, capacity_gb=GPU_MEMORY_GB):
+    """The check's table, as Markdown."""
+    lines = [f"| paper | row | parameters | trained parameters | train-step memory (GiB, batch) | "
+             f"fits {capacity_gb} GB | accumulation steps | SavedModel |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |"]
+    for report in reports:
+        for row in report["rows"]:
+            system = row["system"] + (f" (ratio {row['key']['ratio']})" if row["key"].get("ratio") else "")
+            memory_cell = (f"{row['memory_gib']:.2f} (batch {row['batch_size']})" if "memory_gib" in row
+                           else ("n/a: " + row["estimate_error"] if "estimate_error" in row else "no training"))
+            fits = {True: "yes", False: "no"}.get(row.get("fits_gpu"), "-")
+            steps = row.get("accumulation_steps")
+            steps_cell = "-" if "memory_gib" not in row else (str(steps) if steps else "does not fit")
+            lines.append(f"| {report['paper']} | {system} | {row.get('saved_model_params', 0):,} | "
+                         f"{row.get('trained_params', 0):,} | {memory_cell} | {fits} | {steps_cell} | "
+                         f"{'loaded, called' if 'saved_model_params' in row else 'none'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m memotion_tf.paper_check", description=__doc__.split("\n")[0])
+    parser.add_argument("--paper", choices=PAPERS, action="append",
+                        help="check this paper (repeatable); default: every paper, each in its own process")
+    parser.add_argument("--systems", nargs="+", help="only these rows (with one --paper)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every row (after the check's own)")
+    parser.add_argument("--capacity-gb", type=float, default=GPU_MEMORY_GB, help="the GPU memory to compare with")
+    parser.add_argument("--json", help="(internal) write one paper's report here instead of printing a table")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.json:
+        if not args.paper or len(args.paper) != 1:
+            parser.error("--json checks one --paper")
+        with tempfile.TemporaryDirectory(prefix="paper-check-") as work:
+            report = check_paper(args.paper[0], work, overrides=args.set, systems=args.systems,
+                                 capacity_gb=args.capacity_gb)
+        with open(args.json, "w") as f:
+            json.dump(report, f)
+        return 0
+    started = time.monotonic()
+    reports, failed, peak = [], [], 0
+    with tempfile.TemporaryDirectory(prefix="paper-check-") as work:
+        for name in args.paper or PAPERS:
+            report, rss, wall, code = _run_one(name, args, os.path.join(work, f"{name}.json"))
+            peak = max(peak, rss)
+            log.info("paper-check %s: %s in %.0f s, peak RSS %.1f GiB", name, "ok" if report else "FAILED",
+                     wall, rss / 1024 ** 3)
+            if report is None:
+                failed.append(f"{name} (exit code {code})")
+                continue
+            report.update(peak_rss_gib=round(rss / 1024 ** 3, 2), process_wall_s=round(wall, 1))
+            reports.append(report)
+    print(table(reports, args.capacity_gb))
+    print()
+    for report in reports:
+        print(f"{report['paper']}: {report['process_wall_s']:.0f} s, peak RSS {report['peak_rss_gib']:.1f} GiB")
+    print(f"paper-check: {time.monotonic() - started:.0f} s in all, peak RSS {peak / 1024 ** 3:.1f} GiB")
+    if failed:
+        print("paper-check FAILED: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
