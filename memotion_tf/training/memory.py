@@ -291,7 +291,9 @@ def _optimizer_key(optimizer):
     if isinstance(optimizer, str):
         return optimizer.lower()
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-    key = type(optimizer).__name__.lower()
+    # The nearest Keras class a subclass (e.g. training.optimizers.DenseAdam) derives from.
+    names = [cls.__name__.lower() for cls in type(optimizer).__mro__]
+    key = next((name for name in names if name in OPTIMIZER_SLOTS), names[0])
     if key == "sgd" and getattr(optimizer, "momentum", 0):
         return "sgd_momentum"
     return key
