@@ -258,6 +258,7 @@ def _relative(path, out):
 def run_unit(paper, unit, data, out, strategy, progress, verbose, observers=()):
     """Every seed of one row: reuse or train, export the first, plot. Returns the row."""
     from memotion_tf.evaluation.metrics import summarize_runs
+    from memotion_tf.training.precision import config_policy
 
     config = unit.config
     folder = os.path.join(out, unit.folder)
@@ -282,7 +283,9 @@ def run_unit(paper, unit, data, out, strategy, progress, verbose, observers=()):
                          observers=tuple(functools.partial(o, unit) for o in observers))
         log.info("%s: seed %d (%s)", unit.system, seed, _unit_plan(paper, unit))
         started = time.monotonic()
-        run = paper.train(unit, data, seed, ctx)
+        # Every model of the row is built and trained under the row's dtype policy (`precision`).
+        with config_policy(config):
+            run = paper.train(unit, data, seed, ctx)
         log.info("%s seed %d: %s", unit.system, seed,
                  ", ".join(f"{k} {v:.4f}" for k, v in run.metrics.items() if isinstance(v, (int, float))))
         facts = {}

@@ -82,12 +82,13 @@ def test_cnhit_bert_rows_at_full_size(row):
     assert model.count_params() == CNHIT_ROWS[row]
 
 
-def test_paper_check_runs_a_row_through_the_runner(tmp_path):
+def test_paper_check_runs_a_row_through_the_runner(tmp_path, caplog):
     """UoR's Conv1D-T at its paper size through `check_paper`: one epoch on a
     tiny synthetic copy, the SavedModel reloaded and called, and the memory
     estimate against a device too small for the paper's batch of 32, which
     then needs accumulation steps that divide it."""
     capacity_gb = 0.004  # 4 MiB: the batch's activations alone need more
+    caplog.set_level("INFO", logger="memotion_tf")
     report = paper_check.check_paper("uor", str(tmp_path), systems=["Conv1D-T"], overrides=["max_length=64"],
                                      capacity_gb=capacity_gb)
     (row,) = report["rows"]
@@ -102,6 +103,11 @@ def test_paper_check_runs_a_row_through_the_runner(tmp_path):
     assert steps > 1 and 32 % steps == 0
     table = paper_check.table([report], capacity_gb)
     assert "| uor | Conv1D-T |" in table and f"| {steps} |" in table
+    # The runner named the devices, and the paper profile on a CPU warned once, naming the CUDA extra.
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("training on CPU only") for m in messages)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "GPU" in r.getMessage()]
+    assert len(warnings) == 1 and 'pip install "memotion-tf[and-cuda]"' in warnings[0]
     # The check's feature caches stayed in its own folder.
     assert os.environ.get("MEMOTION_TF_HOME") != os.path.join(str(tmp_path), "home")
 

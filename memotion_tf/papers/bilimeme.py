@@ -408,12 +408,11 @@ def _with_image_column(frame):
 
 def build_classifier(config, train_texts):
     """(model factory, text preprocessor, optimizer factory) for a 6-class row."""
-    import keras
-
     from memotion_tf.models.chinese_bert import chinese_bert_classifier, chinese_bert_preprocessor
     from memotion_tf.models.linear_baseline import LinearBaseline
     from memotion_tf.preprocessing.text import SequenceVectorizer
     from memotion_tf.preprocessing.vocabularies import word_piece_vocabulary
+    from memotion_tf.training.optimizers import DenseAdam, DenseAdamW
 
     settings = protocol(config)
     num_classes = len(danmu.SIX_CLASSES)
@@ -427,8 +426,8 @@ def build_classifier(config, train_texts):
             return LinearBaseline(vectorizer.vocabulary_size, sequence_length=config.max_length,
                                   num_classes=num_classes, **config.model_args)
 
-        def optimizer():
-            return keras.optimizers.Adam(config.learning_rate)
+        def optimizer(accumulate):
+            return DenseAdam(config.learning_rate, **accumulate)
 
     elif config.model == "bert_classifier":
         vocabulary = None
@@ -442,8 +441,8 @@ def build_classifier(config, train_texts):
                                            vocabulary_size=len(vocabulary) if vocabulary else None,
                                            sequence_length=config.max_length, **config.model_args)
 
-        def optimizer():
-            opt = keras.optimizers.AdamW(config.learning_rate, weight_decay=settings.get("weight_decay", 0.01))
+        def optimizer(accumulate):
+            opt = DenseAdamW(config.learning_rate, weight_decay=settings.get("weight_decay", 0.01), **accumulate)
             opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
             return opt
 
@@ -485,6 +484,9 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
 
     from memotion_tf.input_pipeline import meme_dataset
     from memotion_tf.training import loop
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
     from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
@@ -497,8 +499,14 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
     batch = config.batch_size * strategy.num_replicas_in_sync
     eval_batch = int(settings.get("eval_batch_size", batch))
     common = dict(modalities=("text",), vectorizer=vectorizer)
-    train_ds = meme_dataset(train, num_classes=num_classes, shuffle_seed=seed, batch_size=batch, **common)
-    steps = _steps(config)
+    with strategy.scope():
+        model = model_fn()
+    accumulate = resolve_accumulation(config.accumulation_steps, model, config.batch_size, strategy=strategy,
+                                      sequence_length=config.max_length)
+    # `accumulate` micro-batches make one update of `batch`.
+    train_ds = meme_dataset(train, num_classes=num_classes, shuffle_seed=seed, batch_size=batch // accumulate,
+                            **common)
+    steps = _steps(config) * accumulate
     if steps:
         # Training bounded to epochs x steps random mini-batches (the paper's
         # baseline: "2000 epochs and each time with a random mini batch").
@@ -506,8 +514,8 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
     val_ds = meme_dataset(val, num_classes=num_classes, batch_size=eval_batch, **common)
     test_ds = meme_dataset(test, batch_size=eval_batch, **common)
     with strategy.scope():
-        model = model_fn()
-        model.compile(optimizer=optimizer_fn(), loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizer_fn(accumulation(accumulate)), loss="categorical_crossentropy",
+                      metrics=["accuracy"], jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
     best = best_epoch_callback(config, state_dir)
     history = loop.fit(model, train_ds, validation_data=val_ds, epochs=config.epochs,
                        steps_per_epoch=steps or None,
@@ -594,6 +602,9 @@ def run_prompt(config, data, seed, strategy, templates=(), callbacks=(), state_d
     import keras
 
     from memotion_tf.training import loop
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
     from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
@@ -603,15 +614,22 @@ def run_prompt(config, data, seed, strategy, templates=(), callbacks=(), state_d
     history, best_epoch = {}, None
     if scorer.lm.soft_prompt is not None:
         batch = config.batch_size * strategy.num_replicas_in_sync
+        # `accumulate` micro-batches per update of `batch` (each micro-batch's
+        # loss is its mean over its answer tokens, so the update is close to,
+        # not exactly, the whole batch's when answers differ in length).
+        accumulate = resolve_accumulation(config.accumulation_steps, scorer.lm, config.batch_size,
+                                          strategy=strategy, sequence_length=config.max_length)
         with strategy.scope():
             scorer.lm.compile(
-                optimizer=keras.optimizers.Adam(scaled_learning_rate(
-                    config.learning_rate, strategy.num_replicas_in_sync, config.lr_scaling)),
+                optimizer=DenseAdam(scaled_learning_rate(
+                    config.learning_rate, strategy.num_replicas_in_sync, config.lr_scaling),
+                    **accumulation(accumulate)),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                jit_compile=resolve_jit_compile(config.jit_compile, scorer.lm, strategy),
             )
-        train_ds = scorer.training_dataset(train["text"], train["label"], batch, shuffle_seed=seed)
-        steps = _steps(config)
+        train_ds = scorer.training_dataset(train["text"], train["label"], batch // accumulate, shuffle_seed=seed)
+        steps = _steps(config) * accumulate
         if steps:
             train_ds = train_ds.repeat()
         best = best_epoch_callback(config, state_dir, default="val_loss")

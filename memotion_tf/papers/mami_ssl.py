@@ -312,6 +312,9 @@ def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
     import keras
 
     from memotion_tf.models.crom_ae import CROMAE
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
 
     settings = ae_settings(config)
     train = data.inputs("train", data.train_index)
@@ -324,10 +327,14 @@ def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
     with strategy.scope():
         model = CROMAE(image_dim=train["image_features"].shape[1], text_dim=train["text_features"].shape[1],
                        latent_dim=settings["latent_dim"])
-        model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-                      loss={"text_from_image": "mse", "image_from_text": "mse"})
+    global_batch = settings["batch_size"] * strategy.num_replicas_in_sync
+    steps = resolve_accumulation(config.accumulation_steps, model, settings["batch_size"], strategy=strategy)
+    with strategy.scope():
+        model.compile(optimizer=DenseAdam(settings["learning_rate"], **accumulation(steps)),
+                      loss={"text_from_image": "mse", "image_from_text": "mse"},
+                      jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
     fit = model.fit(train, targets(train), validation_data=(val, targets(val)),
-                    batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
+                    batch_size=global_batch // steps,
                     epochs=settings["epochs"], callbacks=ctx.callbacks() if ctx else [],
                     verbose=ctx.verbose if ctx else verbose)
     history = (ctx.history() if ctx else None) or {k: [float(v) for v in vs] for k, vs in fit.history.items()}
@@ -393,6 +400,10 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None
     Returns (model, history of every epoch, labelled positions)."""
     import keras
 
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
+
     labelled = labelled_rows(data, ratio, seed)
     x, y = data.inputs("train", labelled), data.labels[labelled]
     val_x, val_y = data.inputs("train", data.val_index), data.labels[data.val_index]
@@ -401,11 +412,13 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None
     keras.utils.set_random_seed(seed)
     with strategy.scope():
         model = build_classifier(config, data, crom_ae)
-        model.compile(optimizer=keras.optimizers.Adam(step_lr(config, ratio, steps)),
-                      loss=make_loss(config, y))
+    accumulate = resolve_accumulation(config.accumulation_steps, model, config.batch_size, strategy=strategy)
+    with strategy.scope():
+        model.compile(optimizer=DenseAdam(step_lr(config, ratio, steps), **accumulation(accumulate)),
+                      loss=make_loss(config, y), jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
     metrics = _epoch_metrics_callback(val_x, val_y, float(config.protocol.get("threshold", 0.5)))
     callbacks = ctx.callbacks(before=[metrics]) if ctx else [metrics]
-    fit = model.fit(x, y, validation_data=(val_x, val_y), batch_size=global_batch, epochs=config.epochs,
+    fit = model.fit(x, y, validation_data=(val_x, val_y), batch_size=global_batch // accumulate, epochs=config.epochs,
                     callbacks=callbacks, verbose=ctx.verbose if ctx else verbose)
     history = (ctx.history() if ctx else None) or {k: [float(v) for v in vs] for k, vs in fit.history.items()}
     return model, history, labelled

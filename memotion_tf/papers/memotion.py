@@ -299,7 +299,7 @@ def _train_once(config, data, seed, strategy, fold, callbacks, verbose):
     from memotion_tf.resampling.gmm import gmm_oversample
     from memotion_tf.training import loop
     from memotion_tf.training.memory import resolve_accumulation
-    from memotion_tf.training.optimizers import DenseAdam, PartwiseAdam
+    from memotion_tf.training.optimizers import DenseAdam, PartwiseAdam, accumulation
     from memotion_tf.training.precision import resolve_jit_compile
     from memotion_tf.training.schedules import learning_rate, scaled_learning_rate
     from memotion_tf.training.two_view import clean_view_accuracy, two_view_model
@@ -363,7 +363,7 @@ def _train_once(config, data, seed, strategy, fold, callbacks, verbose):
     total_steps = steps_per_epoch * config.epochs
 
     loss_args = loss_arguments(config, data.class_names)
-    accumulate = {"gradient_accumulation_steps": steps} if steps > 1 else {}
+    accumulate = accumulation(steps)
     with strategy.scope():
         schedule = learning_rate(
             config.lr_schedule, scaled_learning_rate(config.learning_rate, strategy.num_replicas_in_sync,

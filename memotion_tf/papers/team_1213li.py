@@ -425,19 +425,28 @@ def train_member(config, inputs, train, dev, seed, ctx, name="model"):
     import keras
 
     keras.utils.set_random_seed(seed)
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
+
     global_batch = config.batch_size * ctx.strategy.num_replicas_in_sync
     with ctx.strategy.scope():
         model = build_model(config, inputs)
-        model.fusion.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                             loss=keras.losses.BinaryCrossentropy())
+    steps = resolve_accumulation(config.accumulation_steps, model.fusion, config.batch_size, strategy=ctx.strategy,
+                                 sequence_length=config.max_length)
+    with ctx.strategy.scope():
+        model.fusion.compile(optimizer=DenseAdam(config.learning_rate, **accumulation(steps)),
+                             loss=keras.losses.BinaryCrossentropy(),
+                             jit_compile=resolve_jit_compile(config.jit_compile, model.fusion, ctx.strategy))
     x_train = model.fusion_inputs(train[0], train[1])
     x_dev = model.fusion_inputs(dev[0], dev[1])
     scores = _dev_scores_class()(x_dev, dev[3], config.protocol.get("threshold", 0.5), global_batch,
                                  ctx.scratch(name), select_best=config.protocol.get("select_best_epoch", True))
+    micro_batch = global_batch // steps  # `steps` of them make one update of global_batch
     if config.protocol.get("length_buckets", False):
-        data = dict(x=length_batches(x_train, train[2], global_batch, seed, config.max_length))
+        data = dict(x=length_batches(x_train, train[2], micro_batch, seed, config.max_length))
     else:
-        data = dict(x=x_train, y=train[2], batch_size=global_batch, shuffle=True)
+        data = dict(x=x_train, y=train[2], batch_size=micro_batch, shuffle=True)
     model.fusion.fit(**data, epochs=config.epochs, validation_data=(x_dev, dev[2]),
                      callbacks=ctx.callbacks(name, before=[scores]), verbose=ctx.verbose)
     probabilities = model.fusion.predict(x_dev, batch_size=global_batch, verbose=0)

@@ -41,6 +41,16 @@ class DenseAdam(DenseGradients, keras.optimizers.Adam):
 
 
 @keras.saving.register_keras_serializable(package="memotion_tf")
+class DenseAdamW(DenseGradients, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with dense updates for sparse gradients (see the module docstring)."""
+
+
+def accumulation(steps):
+    """Keras optimizer arguments for `steps` accumulated micro-batches per update (none for 1)."""
+    return {"gradient_accumulation_steps": int(steps)} if int(steps) > 1 else {}
+
+
+@keras.saving.register_keras_serializable(package="memotion_tf")
 class PartwiseAdam(DenseGradients, keras.optimizers.Adam):
     """`keras.optimizers.Adam` whose step is `scale` times smaller or larger for some variables.
 
