@@ -290,6 +290,7 @@ def test_configs_hold_the_paper_settings():
 
 def test_embedded_synthetic_corpus_has_the_configured_sizes_and_its_marker(tmp_path, monkeypatch):
     from memotion_tf.datasets import registry
+    from memotion_tf.io import MARKER
 
     monkeypatch.setenv("MEMOTION_TF_HOME", str(tmp_path / "home"))
     li = get_paper("1213li")
@@ -297,6 +298,6 @@ def test_embedded_synthetic_corpus_has_the_configured_sizes_and_its_marker(tmp_p
     path = li.ensure_data(config)
     assert registry.is_synthetic(path) and path.startswith(str(tmp_path / "home"))
     assert [len(read_semeval21_task6(path, s).frame) for s in ("train", "dev", "test")] == [6, 2, 3]
-    stamp = os.path.getmtime(os.path.join(path, registry.SYNTHETIC_MARKER))
-    assert li.ensure_data(config) == path and os.path.getmtime(os.path.join(path, registry.SYNTHETIC_MARKER)) == stamp
+    stamp = os.path.getmtime(os.path.join(path, MARKER))
+    assert li.ensure_data(config) == path and os.path.getmtime(os.path.join(path, MARKER)) == stamp
     assert li.ensure_data(config, str(tmp_path)) == str(tmp_path)  # a given folder is used as it is

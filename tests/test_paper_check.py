@@ -60,26 +60,40 @@ def test_uor_rows_at_full_size_have_the_papers_parameter_counts(row):
     assert model.count_params() == UOR_ROWS[row](vectorizer.vocabulary_size)
 
 
-# Pinned from the offline architectures (PAPER_ARCHITECTURES, random weights)
-# as `make paper-check` builds them; 3 Memotion classes.
+# The pretrained-backbone rows: BERT-base (109,482,240, pinned in
+# test_paper_architectures.py) and a softmax head on its pooled output; the
+# fusion rows pinned as `make paper-check` built them (3 Memotion classes).
 BERT_BASE = 109_482_240
 CNHIT_ROWS = {
     "bert.toml": BERT_BASE + _dense(768, 3),
     "bert_tsa_kl.toml": BERT_BASE + _dense(768, 3),
+    "hfm.toml": 156_088_227,
+    "tfnet.toml": 152_387_011,
 }
 
 
 @pytest.mark.large
 @pytest.mark.parametrize("row", sorted(CNHIT_ROWS))
-def test_cnhit_bert_rows_at_full_size(row):
-    from memotion_tf.papers.memotion import make_model, text_preprocessing
+def test_cnhit_rows_at_full_size(row):
     from memotion_tf.models import MODELS
+    from memotion_tf.papers.memotion import make_model, text_preprocessing
 
-    config = load_config(os.path.join("configs", "cnhit", row), profile="paper", overrides=["random_init=true"])
+    config = load_config(os.path.join("configs", "cnhit", row), profile="paper",
+                         overrides=["random_init=true", "image_weights="])
     vectorizer = text_preprocessing(config, MODELS[config.model], ["a meme"])
     with memory.abstract_build():
         model = make_model(config, 3, vectorizer)
     assert model.count_params() == CNHIT_ROWS[row]
+
+
+@pytest.mark.large
+def test_bilimeme_chinese_bert_row_at_full_size():
+    from memotion_tf.models.chinese_bert import chinese_bert_classifier
+
+    config = load_config(os.path.join("configs", "bilimeme", "chinese_bert.toml"), profile="paper")
+    with memory.abstract_build():
+        model = chinese_bert_classifier(6, config.preset, random_init=True, **config.model_args)
+    assert model.count_params() == 102_267_648 + _dense(768, 6)  # bert-base-chinese + 6 categories
 
 
 def test_paper_check_runs_a_row_through_the_runner(tmp_path, caplog):

@@ -590,18 +590,15 @@ class Team1213Li(Paper):
         if data_dir:
             return super().ensure_data(config, data_dir)
         from memotion_tf import paths
-        from memotion_tf.datasets import registry
         from memotion_tf.datasets.semeval21_task6 import write_synthetic_semeval21_task6
-        from memotion_tf.io import atomic_directory, create_once
+        from memotion_tf.io import create_once
 
         sizes = self.synthetic_sizes(config)
 
         def write(path):
             log.info("writing the embedded synthetic %s corpus (train/dev/test %s) to %s", self.dataset, sizes, path)
-            with atomic_directory(path) as tmp:
-                write_synthetic_semeval21_task6(tmp, sizes=sizes, seed=0)
-                atomic_write_json(os.path.join(tmp, registry.SYNTHETIC_MARKER),
-                                  {"dataset": self.dataset, "sizes": list(sizes), "seed": 0})
+            # The writer marks the folder synthetic itself (`io.atomic_output_dir`'s marker).
+            write_synthetic_semeval21_task6(path, sizes=sizes, seed=0)
 
         return create_once(paths.synthetic_dir(self.dataset, self.synthetic_key(config)), write)
 
