@@ -44,7 +44,7 @@ PAPERS = ("uor", "cnhit", "1213li", "mami-ssl", "bilimeme")
 GPU_MEMORY_GB = 16
 # Memes of each tiny synthetic copy: enough for every class in each split
 # (and each fold), few enough that an epoch of a full-size model is one or two steps.
-TINY_SIZES = {"memotion7k": 20, "mami": 24, "semeval21_task6": 40, "danmu": 60}
+TINY_SIZES = {"memotion7k": 20, "mami": 24, "semeval21_task6": 24, "danmu": 60}
 # What every row gets on top of its paper profile: one epoch, one seed,
 # the presets' architectures with random weights, no image weights to download.
 CHECK_OVERRIDES = ("epochs=1", "random_init=true", "image_weights=")
