@@ -169,6 +169,8 @@ def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb):
                 path = os.path.join(out, row["saved_model"])
                 params, _ = call_saved_model(path)
                 served[(system, row.get("ratio"))] = params
+                log.info("paper-check %s: the SavedModel reloaded and called (%s parameters), row %.0f s",
+                         system, f"{params:,}", times[system])
                 shutil.rmtree(path)  # checked: the disk need not hold every row's (CLIP's are 1.7 GB)
                 _free_models()
     rows = []
