@@ -100,12 +100,9 @@ def call_saved_model(path):
     if probabilities.shape[0] != 2 or any(errors) or not np.all(np.isfinite(probabilities)):
         raise AssertionError(f"{path}: the SavedModel's outputs are wrong: probabilities {probabilities.shape}, "
                              f"errors {errors}")
-    seen, params = set(), 0
-    for variable in getattr(loaded, "variables", ()):
-        key = getattr(variable, "path", None) or variable.name
-        if key not in seen:
-            seen.add(key)
-            params += int(np.prod(variable.shape))
+    # Each variable once (restored variables' names need not be unique).
+    unique = {id(v): v for v in getattr(loaded, "variables", ())}
+    params = sum(int(np.prod(v.shape)) for v in unique.values())
     return params, outputs
 
 
@@ -223,7 +220,7 @@ def _run_one(name, args, out_json):
 
 def table(reports, capacity_gb=GPU_MEMORY_GB):
     """The check's table, as Markdown."""
-    lines = [f"| paper | row | parameters | trained parameters | train-step memory (GiB, batch) | "
+    lines = [f"| paper | row | SavedModel parameters | trained parameters | train-step memory (GiB, batch) | "
              f"fits {capacity_gb} GB | accumulation steps | SavedModel |",
              "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |"]
     for report in reports:
@@ -234,8 +231,9 @@ def table(reports, capacity_gb=GPU_MEMORY_GB):
             fits = {True: "yes", False: "no"}.get(row.get("fits_gpu"), "-")
             steps = row.get("accumulation_steps")
             steps_cell = "-" if "memory_gib" not in row else (str(steps) if steps else "does not fit")
-            lines.append(f"| {report['paper']} | {system} | {row.get('saved_model_params', 0):,} | "
-                         f"{row.get('trained_params', 0):,} | {memory_cell} | {fits} | {steps_cell} | "
+            served = f"{row['saved_model_params']:,}" if "saved_model_params" in row else "-"
+            trained = f"{row['trained_params']:,}" if "trained_params" in row else "-"
+            lines.append(f"| {report['paper']} | {system} | {served} | {trained} | {memory_cell} | {fits} | {steps_cell} | "
                          f"{'loaded, called' if 'saved_model_params' in row else 'none'} |")
     return "\n".join(lines)
 
