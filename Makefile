@@ -3,6 +3,9 @@
 #   make reproduce-uor|reproduce-cnhit|reproduce-1213li|reproduce-mami-ssl|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
 #        [WORKERS=host1:port,host2:port WORKER_INDEX=i]   (several machines: the same command on each)
 #   make test | make test-notebooks | make bench | make paper-check | make clean
+#   make paper-check: every row of every paper's PAPER profile at full size, random weights, offline: one
+#        training step on a tiny synthetic set, the SavedModel exported, reloaded and called; prints each
+#        row's parameters, training-step memory at the paper's batch, and whether it fits a 16 GB GPU.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -19,7 +22,7 @@ WORKER_INDEX ?= 0
 PAPER_ARGS = --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(SEEDS),--seeds $(SEEDS)) \
 	$(if $(WORKERS),--workers $(WORKERS) --worker-index $(WORKER_INDEX))
 
-.PHONY: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme reproduce-all test test-notebooks bench clean
+.PHONY: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme reproduce-all test test-notebooks bench paper-check clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +59,9 @@ test-notebooks: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m memotion_tf.benchmarks
+
+paper-check: $(VENV)/.installed
+	$(PY) -m memotion_tf.paper_check
 
 clean:
 	rm -rf runs data/synthetic .pytest_cache build *.egg-info

@@ -63,6 +63,11 @@ class ExperimentConfig:
     backbone_args: dict = _field({}, "Size of the randomly initialised text backbone used when `preset` is empty "
                                  "(e.g. `{num_layers = 1, hidden_dim = 16}`; keras-hub BertBackbone arguments); "
                                  "rows without a text backbone ignore it.")
+    random_init: bool = _field(False, "Build the `preset`'s architecture at full size with random weights, offline "
+                               "(`models.pretrained.PAPER_ARCHITECTURES`; the tokenizer has the preset's class and "
+                               "vocabulary size, not its learned entries) instead of downloading its weights: for "
+                               "checking the paper profile's models and pipeline without the weights (`make "
+                               "paper-check`); the numbers it gives mean nothing.")
     text_cleaning: bool = _field(False, "Train on CN-HIT-MI.T's cleaned text (section 4.2); evaluation and serving always see the raw text.")
     image_weights: str = _field("", "`weights=` of keras.applications image backbones: `imagenet`, or empty for random init.")
     loss: str = _field("categorical_crossentropy", "Training loss: `categorical_crossentropy`, `tsa` (Training "
@@ -83,6 +88,15 @@ class ExperimentConfig:
                               "records, see `datasets/tfds_builders.py`).")
     tfds_data_dir: str = _field("", "Where TFDS keeps prepared datasets when `data_source = \"tfds\"`; empty: TFDS's "
                                 "default (`$TFDS_DATA_DIR`, else `~/tensorflow_datasets`).")
+    precision: str = _field("float32", "Dtype policy of training: `auto` (`mixed_bfloat16` on TPUs and GPUs of compute "
+                            "capability >= 8.0, `mixed_float16` on older GPUs, `float32` on the CPU), or a Keras policy "
+                            "name: `float32`, `mixed_float16`, `mixed_bfloat16`. Output layers stay float32.")
+    jit_compile: str = _field("false", "XLA compilation of the training step: `auto` (on with an accelerator, one replica "
+                              "per machine and layers that support it), `true` or `false`.")
+    accumulation_steps: int = _field(1, "Gradient accumulation: split each batch of `batch_size` into this many "
+                                     "micro-batches and apply their mean gradient once (the same update, less "
+                                     "memory); 1: none; 0: the fewest steps that fit the accelerator's memory, from "
+                                     "`training.memory`'s estimate (1 on the CPU).")
     logical_cpus: int = _field(0, "Split the CPU into this many logical devices (0: off) to exercise MirroredStrategy.")
     paper_metrics: dict = _field({}, "The paper's reported numbers for this row, printed beside ours.")
     notes: str = _field("", "What this row simplifies or chooses where the paper is vague.")

@@ -18,6 +18,7 @@ row into what OUT already holds.
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -135,6 +136,19 @@ def _callback_classes():
     return ProgressCallback, HistoryBackup
 
 
+def _observe_callback(name, observers):
+    import keras
+
+    class Observe(keras.callbacks.Callback):
+        """Hands the model to each observer when training starts (built and compiled)."""
+
+        def on_train_begin(self, logs=None):
+            for observer in observers:
+                observer(name, self.model)
+
+    return Observe()
+
+
 @dataclasses.dataclass
 class RunContext:
     """What `Paper.train` gets besides the data: the seed, the strategy, the
@@ -147,6 +161,7 @@ class RunContext:
         backup_dir: this seed's scratch folder for whatever a resume needs;
             kept until the seed's record is written.
         verbose: Keras' verbosity for fit.
+        observers: callables `observer(name, model)` called when each fit starts.
     """
 
     seed: int
@@ -155,6 +170,7 @@ class RunContext:
     backup_dir: str
     verbose: int
     progress: Progress
+    observers: tuple = ()
     _histories: dict = dataclasses.field(default_factory=dict)
 
     def scratch(self, name):
@@ -189,7 +205,8 @@ class RunContext:
         log_dir = os.path.join(self.folder, "tensorboard", f"seed_{self.seed}")
         if name != "model":
             log_dir = os.path.join(log_dir, name)
-        return [*before, history,
+        observe = [_observe_callback(name, self.observers)] if self.observers else []
+        return [*before, *observe, history,
                 keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
                 AtomicBackupAndRestore(os.path.join(scratch, "backup"), delete_checkpoint=False),
                 progress_class(self.progress)]
@@ -238,9 +255,10 @@ def _relative(path, out):
     return os.path.relpath(path, out) if path else None
 
 
-def run_unit(paper, unit, data, out, strategy, progress, verbose):
+def run_unit(paper, unit, data, out, strategy, progress, verbose, observers=()):
     """Every seed of one row: reuse or train, export the first, plot. Returns the row."""
     from memotion_tf.evaluation.metrics import summarize_runs
+    from memotion_tf.training.precision import config_policy
 
     config = unit.config
     folder = os.path.join(out, unit.folder)
@@ -261,10 +279,13 @@ def run_unit(paper, unit, data, out, strategy, progress, verbose):
         backup_dir = os.path.join(folder, "backup", f"seed_{seed}")
         _keep_backup_of(backup_dir, signature)
         ctx = RunContext(seed=seed, strategy=strategy, folder=folder, backup_dir=backup_dir,
-                         verbose=verbose, progress=progress)
+                         verbose=verbose, progress=progress,
+                         observers=tuple(functools.partial(o, unit) for o in observers))
         log.info("%s: seed %d (%s)", unit.system, seed, _unit_plan(paper, unit))
         started = time.monotonic()
-        run = paper.train(unit, data, seed, ctx)
+        # Every model of the row is built and trained under the row's dtype policy (`precision`).
+        with config_policy(config):
+            run = paper.train(unit, data, seed, ctx)
         log.info("%s seed %d: %s", unit.system, seed,
                  ", ".join(f"{k} {v:.4f}" for k, v in run.metrics.items() if isinstance(v, (int, float))))
         facts = {}
@@ -334,7 +355,7 @@ def _merge(existing, results, paper):
 
 
 def reproduce(paper, profile="quick", data_dir=None, out=None, seeds=None, systems=None, overrides=(),
-              logical_cpus=None, verbose=None, config_files=None, merge=False):
+              logical_cpus=None, verbose=None, config_files=None, merge=False, observers=()):
     """Train and score a paper's rows and write its results under `out`.
 
     Args:
@@ -350,6 +371,9 @@ def reproduce(paper, profile="quick", data_dir=None, out=None, seeds=None, syste
         config_files: train these config files instead of the paper's rows
             (`memotion-tf train --config`).
         merge: merge the rows into OUT's existing results instead of replacing them.
+        observers: callables `observer(unit, name, model)`, each called when
+            a `fit` of a row starts (`name` tells a seed's fits apart), with
+            the compiled model; `make paper-check` measures the models there.
 
     Returns:
         The results (what results.json holds).
@@ -368,14 +392,12 @@ def reproduce(paper, profile="quick", data_dir=None, out=None, seeds=None, syste
     out = os.fspath(out or paths.default_out(paper.name))
     claim_output(out, paper.name)
     started = provenance.now()
-    strategy = get_strategy(configs[0].logical_cpus)
+    # Logs the devices (`devices.log_devices`), and for the paper profile
+    # without a GPU or TPU one warning line naming the CUDA extra.
+    strategy = get_strategy(configs[0].logical_cpus, profile=profile)
     if not paper.distributed:
         single_machine(strategy, paper.title)
     devices = provenance.devices()
-    log.info("training on %s", ", ".join(devices))
-    if profile == "paper" and not provenance.has_accelerator():
-        log.warning("PROFILE=paper with no GPU or TPU visible: the paper's protocol will train on the CPU "
-                    "and take very long")
     data_path = paper.ensure_data(configs[0], data_dir)
     from memotion_tf.datasets import registry
 
@@ -385,7 +407,7 @@ def reproduce(paper, profile="quick", data_dir=None, out=None, seeds=None, syste
     progress = Progress(sum(paper.planned_epochs(u) * (u.seeds if u.seeds is not None else u.config.seeds)
                             for u in units))
     verbose = _verbose(verbose)
-    rows = [run_unit(paper, unit, data, out, strategy, progress, verbose) for unit in units]
+    rows = [run_unit(paper, unit, data, out, strategy, progress, verbose, observers) for unit in units]
     baselines = paper.baselines(data, configs)
     results = {
         "paper": paper.name,

@@ -128,3 +128,13 @@ def test_device_description_and_the_paper_warning(caplog):
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
     # This machine: whatever TensorFlow sees.
     assert devices.accelerator_available() == bool(devices.accelerators())
+
+
+def test_optimizer_subclasses_count_their_keras_class_state():
+    from memotion_tf.training.optimizers import DenseAdam, PartwiseAdam
+
+    model = _mlp()
+    adam = estimate_memory(model, 10, optimizer="adam").optimizer
+    assert adam == 2 * estimate_memory(model, 10).gradients
+    assert estimate_memory(model, 10, optimizer=DenseAdam()).optimizer == adam
+    assert estimate_memory(model, 10, optimizer=PartwiseAdam(learning_rate=1e-3)).optimizer == adam

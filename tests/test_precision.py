@@ -43,7 +43,7 @@ def test_resolve_policy(setting, devices, expected):
 
 
 def test_bad_policy_setting_is_a_config_error():
-    with pytest.raises(ConfigError, match="mixed_precision"):
+    with pytest.raises(ConfigError, match="precision"):
         resolve_policy("half", [])
 
 
@@ -265,8 +265,9 @@ METRIC_TOLERANCE = 0.03  # about 3 of the 96 validation memes
 def test_quick_row_under_mixed_float16_matches_float32():
     """UoR's Conv1D-T row (quick profile, shrunk to 2 epochs of 12 steps) trained
     through the real pipeline (`papers.memotion.train_once`) in float32 and under
-    mixed_float16 (loss scaling included): validation probabilities, losses,
-    macro-F1 and accuracy agree within the tolerances above."""
+    mixed_float16 (loss scaling included), chosen by the config's `precision`:
+    validation probabilities, losses, macro-F1 and accuracy agree within the
+    tolerances above, and the global policy is back to float32 afterwards."""
     from memotion_tf.config import load_config
     from memotion_tf.evaluation.metrics import classification_metrics
     from memotion_tf.papers.memotion import train_once
@@ -278,11 +279,11 @@ def test_quick_row_under_mixed_float16_matches_float32():
     labels = data.split("val")["label"].to_numpy()
     runs = {}
     for policy in ("float32", "mixed_float16"):
-        with policy_scope(policy):
-            history = keras.callbacks.History()
-            model, _, probabilities = train_once(config, data, seed=0, strategy=tf.distribute.get_strategy(),
-                                                 callbacks=[history], verbose=0)
-            history = history.history
+        history = keras.callbacks.History()
+        model, _, probabilities = train_once(config.replace(precision=policy), data, seed=0,
+                                             strategy=tf.distribute.get_strategy(), callbacks=[history], verbose=0)
+        history = history.history
+        assert keras.config.dtype_policy().name == "float32"
         assert model.dtype_policy.name == policy
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) is (policy == "mixed_float16")
         runs[policy] = (history, np.asarray(probabilities, "float64"))
@@ -332,6 +333,45 @@ def test_k_accumulated_steps_equal_one_step_on_the_k_times_batch(optimizer):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_accumulation_steps_of_a_row_equal_one_update_on_the_whole_batch():
+    """UoR's Conv1D-T row through `papers.memotion.train_once`: batch 20 in 4
+    accumulated micro-batches of 5 trains the same weights as batch 20 in one
+    step (Adam, no dropout; 380 training memes, so every batch is whole)."""
+    from memotion_tf.config import load_config
+    from memotion_tf.papers.memotion import train_once
+    from tests import fixtures
+
+    config = load_config("configs/uor/conv1d_t.toml", overrides=[
+        "epochs=1", "batch_size=20", "max_length=16", "model_args.dropout=0.0"])
+    data = fixtures.memotion_data()
+    assert len(data.split("train")) == 380
+    weights = []
+    for steps in (1, 4):
+        model, _, _ = train_once(config.replace(accumulation_steps=steps), data, seed=0,
+                                 strategy=tf.distribute.get_strategy(), verbose=0)
+        assert int(model.optimizer.iterations) == 380 // 20
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_accumulation_steps_setting():
+    from memotion_tf.training.memory import GiB, estimate_memory, resolve_accumulation
+
+    model = _mlp()
+    assert resolve_accumulation(1, model, 32) == 1
+    assert resolve_accumulation(4, model, 32) == 4
+    with pytest.raises(ConfigError, match="does not divide"):
+        resolve_accumulation(3, model, 32)
+    assert resolve_accumulation(0, model, 32) == 1  # no accelerator here: auto is none
+    # auto against a device: the fewest steps whose micro-batches fit.
+    big = estimate_memory(model, 4096)
+    # Half the activations must go; two micro-steps add Keras' gradient accumulators.
+    capacity = (big.total - big.activations / 2 + big.gradients) / 0.85
+    assert resolve_accumulation(0, model, 4096, capacity_bytes=capacity) == 2
+    assert resolve_accumulation(0, model, 4096, capacity_bytes=64 * GiB) == 1
+
+
 def test_accumulation_under_a_mirrored_strategy_is_refused_clearly():
     """Keras 3 cannot accumulate gradients under MirroredStrategy (keras-team/keras#20582):
     the run would fail at its first step, so the check says so before."""
@@ -349,3 +389,31 @@ def test_accumulation_under_a_mirrored_strategy_is_refused_clearly():
         model.compile(keras.optimizers.SGD(0.05, gradient_accumulation_steps=2), "mse")
     with pytest.raises(RuntimeError, match="merge_call"):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+
+
+def _embedding_model():
+    inputs = keras.Input((6,), dtype="int32")
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 4)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3)(h))
+
+
+def test_accumulated_sparse_gradients_equal_one_step_on_the_k_times_batch():
+    """An Embedding's gradient is a tf.IndexedSlices, which Keras 3's Adam
+    applies lazily (untouched rows keep their moments), while accumulated
+    gradients are dense: `DenseAdam` gives the same update either way, Keras'
+    Adam does not (if Keras changes, the last line fails and the mixin can go)."""
+    from memotion_tf.training.optimizers import DenseAdam
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 50, (40, 6)), rng.normal(size=(40, 3)).astype("float32")
+
+    def train(optimizer_class, steps, batch):
+        keras.utils.set_random_seed(0)
+        model = _embedding_model()
+        model.compile(optimizer_class(0.01, gradient_accumulation_steps=steps), "mse")
+        model.fit(x, y, batch_size=batch, epochs=2, shuffle=False, verbose=0)  # two updates an epoch
+        return model.get_weights()[0]  # the embedding table
+
+    whole = train(DenseAdam, None, 20)
+    np.testing.assert_allclose(train(DenseAdam, 4, 5), whole, rtol=1e-5, atol=1e-6)
+    assert np.abs(train(keras.optimizers.Adam, None, 20) - whole).max() > 1e-3

@@ -408,12 +408,11 @@ def _with_image_column(frame):
 
 def build_classifier(config, train_texts):
     """(model factory, text preprocessor, optimizer factory) for a 6-class row."""
-    import keras
-
     from memotion_tf.models.chinese_bert import chinese_bert_classifier, chinese_bert_preprocessor
     from memotion_tf.models.linear_baseline import LinearBaseline
     from memotion_tf.preprocessing.text import SequenceVectorizer
     from memotion_tf.preprocessing.vocabularies import word_piece_vocabulary
+    from memotion_tf.training.optimizers import DenseAdam, DenseAdamW
 
     settings = protocol(config)
     num_classes = len(danmu.SIX_CLASSES)
@@ -427,23 +426,23 @@ def build_classifier(config, train_texts):
             return LinearBaseline(vectorizer.vocabulary_size, sequence_length=config.max_length,
                                   num_classes=num_classes, **config.model_args)
 
-        def optimizer():
-            return keras.optimizers.Adam(config.learning_rate)
+        def optimizer(accumulate):
+            return DenseAdam(config.learning_rate, **accumulate)
 
     elif config.model == "bert_classifier":
         vocabulary = None
         if not config.preset:
             vocabulary = word_piece_vocabulary(texts, settings.get("vocabulary_size", 8000))
         vectorizer = chinese_bert_preprocessor(config.preset, sequence_length=config.max_length,
-                                               vocabulary=vocabulary)
+                                               vocabulary=vocabulary, random_init=config.random_init)
 
         def model():
-            return chinese_bert_classifier(num_classes, config.preset,
+            return chinese_bert_classifier(num_classes, config.preset, random_init=config.random_init,
                                            vocabulary_size=len(vocabulary) if vocabulary else None,
                                            sequence_length=config.max_length, **config.model_args)
 
-        def optimizer():
-            opt = keras.optimizers.AdamW(config.learning_rate, weight_decay=settings.get("weight_decay", 0.01))
+        def optimizer(accumulate):
+            opt = DenseAdamW(config.learning_rate, weight_decay=settings.get("weight_decay", 0.01), **accumulate)
             opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
             return opt
 
@@ -486,6 +485,9 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
     from memotion_tf.input_pipeline import meme_dataset
     from memotion_tf.training import loop
     from memotion_tf.training.epochs import EpochCounter
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
     from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
@@ -498,19 +500,24 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
     batch = config.batch_size * strategy.num_replicas_in_sync
     eval_batch = int(settings.get("eval_batch_size", batch))
     common = dict(modalities=("text",), vectorizer=vectorizer)
+    with strategy.scope():
+        model = model_fn()
+    accumulate = resolve_accumulation(config.accumulation_steps, model, config.batch_size, strategy=strategy,
+                                      sequence_length=config.max_length)
     # Each epoch's batches come from (seed, epoch), so that a run resumed from
     # its backup trains on the batches an uninterrupted one does. With `steps`,
     # an epoch is that many random mini-batches (the paper's baseline: "2000
-    # epochs and each time with a random mini batch").
+    # epochs and each time with a random mini batch"); `accumulate` micro-batches
+    # make one update of `batch`.
     epochs = EpochCounter()
-    steps = _steps(config)
-    train_ds = meme_dataset(train, num_classes=num_classes, shuffle_seed=seed, batch_size=batch, epoch=epochs.epoch,
-                            steps=steps or None, **common)
+    steps = _steps(config) * accumulate
+    train_ds = meme_dataset(train, num_classes=num_classes, shuffle_seed=seed, batch_size=batch // accumulate,
+                            epoch=epochs.epoch, steps=steps or None, **common)
     val_ds = meme_dataset(val, num_classes=num_classes, batch_size=eval_batch, **common)
     test_ds = meme_dataset(test, batch_size=eval_batch, **common)
     with strategy.scope():
-        model = model_fn()
-        model.compile(optimizer=optimizer_fn(), loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizer_fn(accumulation(accumulate)), loss="categorical_crossentropy",
+                      metrics=["accuracy"], jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
     best = best_epoch_callback(config, state_dir)
     history = loop.fit(model, train_ds, validation_data=val_ds, epochs=config.epochs,
                        validation_freq=int(settings.get("validation_freq", 1)),
@@ -554,14 +561,23 @@ def build_prompt_scorer(config, train_texts, templates=(), strategy=None):
     chats, the `templates` and the candidate names (`protocol.lm_min_count`)."""
     import tensorflow as tf
 
-    from memotion_tf.models.prompt_lm import PromptLM, PromptScorer, gpt2_backbone
+    from memotion_tf.models.prompt_lm import PromptLM, PromptScorer, causal_lm_backbone, gpt2_backbone
 
     settings = protocol(config)
     template = settings.get("template")
     if not template:
         raise config_lib.ConfigError(f"{config.config_path}: a prompt row needs protocol.template")
     strategy = strategy or tf.distribute.get_strategy()
-    if config.preset:
+    if config.preset and config.random_init:
+        from memotion_tf.models.prompt_lm import lm_tokenizer
+
+        # The preset's full-size architecture, random weights, offline: its
+        # tokenizer class on a byte-level vocabulary of the data.
+        min_count = int(settings.get("lm_min_count", 1))
+        tokenizer = lm_tokenizer(config.preset, random_init=True,
+                                 texts=_tiny_lm_texts(train_texts, templates or [template], min_count),
+                                 min_count=min_count)
+    elif config.preset:
         import keras_hub
 
         # Whatever keras-hub model the preset holds: its own tokeniser and backbone.
@@ -571,7 +587,7 @@ def build_prompt_scorer(config, train_texts, templates=(), strategy=None):
         tokenizer = _data_tokenizer(_tiny_lm_texts(train_texts, templates or [template], min_count), min_count)
     with strategy.scope():
         if config.preset:
-            backbone = keras_hub.models.Backbone.from_preset(config.preset)
+            backbone = causal_lm_backbone(config.preset, random_init=config.random_init)
         else:
             backbone = gpt2_backbone(vocabulary_size=tokenizer.vocabulary_size(), **config.model_args)
         lm = PromptLM(backbone, num_prompt_tokens=int(settings.get("num_prompt_tokens", 0)),
@@ -588,6 +604,9 @@ def run_prompt(config, data, seed, strategy, templates=(), callbacks=(), state_d
 
     from memotion_tf.training import loop
     from memotion_tf.training.epochs import EpochCounter
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
     from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
@@ -597,17 +616,24 @@ def run_prompt(config, data, seed, strategy, templates=(), callbacks=(), state_d
     history, best_epoch = {}, None
     if scorer.lm.soft_prompt is not None:
         batch = config.batch_size * strategy.num_replicas_in_sync
+        # `accumulate` micro-batches per update of `batch` (each micro-batch's
+        # loss is its mean over its answer tokens, so the update is close to,
+        # not exactly, the whole batch's when answers differ in length).
+        accumulate = resolve_accumulation(config.accumulation_steps, scorer.lm, config.batch_size,
+                                          strategy=strategy, sequence_length=config.max_length)
         with strategy.scope():
             scorer.lm.compile(
-                optimizer=keras.optimizers.Adam(scaled_learning_rate(
-                    config.learning_rate, strategy.num_replicas_in_sync, config.lr_scaling)),
+                optimizer=DenseAdam(scaled_learning_rate(
+                    config.learning_rate, strategy.num_replicas_in_sync, config.lr_scaling),
+                    **accumulation(accumulate)),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                jit_compile=resolve_jit_compile(config.jit_compile, scorer.lm, strategy),
             )
         # Each epoch's batches (with `steps`: that many random ones) from (seed, epoch), as in train_classifier.
         epochs = EpochCounter()
-        steps = _steps(config)
-        train_ds = scorer.training_dataset(train["text"], train["label"], batch, shuffle_seed=seed,
+        steps = _steps(config) * accumulate
+        train_ds = scorer.training_dataset(train["text"], train["label"], batch // accumulate, shuffle_seed=seed,
                                            epoch=epochs.epoch, steps=steps or None)
         best = best_epoch_callback(config, state_dir, default="val_loss")
         fit = loop.fit(

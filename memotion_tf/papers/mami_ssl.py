@@ -191,6 +191,8 @@ class SSLData:
 def clip_spec(config):
     """What identifies the CLIP model besides its weights (part of the cache key)."""
     spec = {"preset": config.preset}
+    if config.preset and config.random_init:
+        spec["random_init"] = int(config.protocol.get("clip_init_seed", 0))
     if not config.preset:
         spec.update(tiny_clip=dict(config.protocol.get("tiny_clip", {})),
                     init_seed=int(config.protocol.get("clip_init_seed", 0)))
@@ -203,7 +205,8 @@ def build_feature_model(config):
 
     backbone, tokenizer = build_clip(
         config.preset, image_size=config.image_size, sequence_length=config.max_length,
-        init_seed=int(config.protocol.get("clip_init_seed", 0)), **config.protocol.get("tiny_clip", {}))
+        init_seed=int(config.protocol.get("clip_init_seed", 0)), random_init=config.random_init,
+        **config.protocol.get("tiny_clip", {}))
     extractor = CLIPFeatureExtractor(backbone, normalize=bool(config.protocol.get("normalize_features", True)))
     vectorizer = CLIPTextVectorizer(tokenizer, sequence_length=config.max_length, standardize="mami_clean")
     vectorizer.build(None)  # export needs it built even when the features come from the cache
@@ -311,6 +314,9 @@ def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
     from memotion_tf.input_pipeline import array_dataset
     from memotion_tf.models.crom_ae import CROMAE
     from memotion_tf.training.epochs import EpochCounter
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
 
     settings = ae_settings(config)
     train = data.inputs("train", data.train_index)
@@ -323,15 +329,17 @@ def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
     with strategy.scope():
         model = CROMAE(image_dim=train["image_features"].shape[1], text_dim=train["text_features"].shape[1],
                        latent_dim=settings["latent_dim"])
-        model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-                      loss={"text_from_image": "mse", "image_from_text": "mse"})
+    global_batch = settings["batch_size"] * strategy.num_replicas_in_sync
+    steps = resolve_accumulation(config.accumulation_steps, model, settings["batch_size"], strategy=strategy)
+    with strategy.scope():
+        model.compile(optimizer=DenseAdam(settings["learning_rate"], **accumulation(steps)),
+                      loss={"text_from_image": "mse", "image_from_text": "mse"},
+                      jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
     # fit(x, y, shuffle=True)'s batches, each epoch's order drawn from (seed, epoch) so that a
     # run resumed from its backup trains on the batches an uninterrupted one does.
     epochs = EpochCounter()
-    train_ds = array_dataset((train, targets(train)), settings["batch_size"] * strategy.num_replicas_in_sync,
-                             epochs.epoch, shuffle_seed=seed)
-    fit = model.fit(train_ds, validation_data=(val, targets(val)),
-                    validation_batch_size=settings["batch_size"] * strategy.num_replicas_in_sync,
+    train_ds = array_dataset((train, targets(train)), global_batch // steps, epochs.epoch, shuffle_seed=seed)
+    fit = model.fit(train_ds, validation_data=(val, targets(val)), validation_batch_size=global_batch,
                     epochs=settings["epochs"], callbacks=[epochs, *(ctx.callbacks() if ctx else [])], shuffle=False,
                     verbose=ctx.verbose if ctx else verbose)
     history = (ctx.history() if ctx else None) or {k: [float(v) for v in vs] for k, vs in fit.history.items()}
@@ -399,6 +407,9 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None
 
     from memotion_tf.input_pipeline import array_dataset
     from memotion_tf.training.epochs import EpochCounter
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
 
     labelled = labelled_rows(data, ratio, seed)
     x, y = data.inputs("train", labelled), data.labels[labelled]
@@ -408,12 +419,14 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None
     keras.utils.set_random_seed(seed)
     with strategy.scope():
         model = build_classifier(config, data, crom_ae)
-        model.compile(optimizer=keras.optimizers.Adam(step_lr(config, ratio, steps)),
-                      loss=make_loss(config, y))
+    accumulate = resolve_accumulation(config.accumulation_steps, model, config.batch_size, strategy=strategy)
+    with strategy.scope():
+        model.compile(optimizer=DenseAdam(step_lr(config, ratio, steps), **accumulation(accumulate)),
+                      loss=make_loss(config, y), jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
     metrics = _epoch_metrics_callback(val_x, val_y, float(config.protocol.get("threshold", 0.5)))
     epochs = EpochCounter()  # each epoch's order from (seed, epoch), as in train_crom_ae
     callbacks = [epochs, *(ctx.callbacks(before=[metrics]) if ctx else [metrics])]
-    fit = model.fit(array_dataset((x, y), global_batch, epochs.epoch, shuffle_seed=seed),
+    fit = model.fit(array_dataset((x, y), global_batch // accumulate, epochs.epoch, shuffle_seed=seed),
                     validation_data=(val_x, val_y), validation_batch_size=global_batch, epochs=config.epochs,
                     callbacks=callbacks, verbose=ctx.verbose if ctx else verbose, shuffle=False)
     history = (ctx.history() if ctx else None) or {k: [float(v) for v in vs] for k, vs in fit.history.items()}

@@ -156,7 +156,7 @@ def text_preprocessing(config, model_class, train_texts):
     if "text" not in model_class.modalities:
         return None
     if uses_wordpiece(model_class):
-        return text_preprocessor(config.preset, sequence_length=config.max_length)
+        return text_preprocessor(config.preset, sequence_length=config.max_length, random_init=config.random_init)
     vectorizer = SequenceVectorizer(sequence_length=config.max_length)
     vectorizer.adapt(train_texts)
     return vectorizer
@@ -173,7 +173,8 @@ def make_model(config, num_classes, vectorizer, heads=None):
     extra = {}
     if uses_wordpiece(cls):
         extra["backbone"] = text_backbone(
-            config.preset, vocabulary_size=vectorizer.tokenizer.vocabulary_size(), **config.backbone_args)
+            config.preset, random_init=config.random_init, vocabulary_size=vectorizer.tokenizer.vocabulary_size(),
+            **config.backbone_args)
     elif vectorizer is not None:
         extra["vocabulary_size"] = vectorizer.vocabulary_size
     if uses_image_backbone(cls):
@@ -267,12 +268,27 @@ def macro_f1_metric(num_classes, two_views=False, heads=None):
 def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     """One seeded run on one fold: (model, vectorizer, val probabilities).
 
+    The model is built and trained under the dtype policy of `config.precision`
+    (`training.precision.config_policy`), its step compiled with XLA as
+    `config.jit_compile` resolves, and each batch of `batch_size` split into
+    `config.accumulation_steps` micro-batches whose mean gradient makes one
+    update (Keras' `gradient_accumulation_steps`).
+
     The loss (`config.loss`): categorical cross-entropy; `tsa`, the same with
     Training Signal Annealing; or `clean_raw_kl`, equation 5 of CN-HIT-MI.T
     on a two-view wrapper of the model (cleaned and raw text in one step).
     With `text_cleaning`, training sees cleaned text; validation always sees
     the raw text, as the test set and the exported model do.
     """
+    from memotion_tf.training.precision import config_policy
+
+    if config.loss not in LOSSES:
+        raise config_lib.ConfigError(f"{config.config_path}: unknown loss {config.loss!r}; expected one of {LOSSES}")
+    with config_policy(config):
+        return _train_once(config, data, seed, strategy, fold, callbacks, verbose)
+
+
+def _train_once(config, data, seed, strategy, fold, callbacks, verbose):
     import keras
 
     from memotion_tf.input_pipeline import meme_dataset, token_dataset
@@ -283,12 +299,12 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     from memotion_tf.resampling.gmm import gmm_oversample
     from memotion_tf.training import loop
     from memotion_tf.training.epochs import EpochCounter
-    from memotion_tf.training.optimizers import PartwiseAdam
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, PartwiseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
     from memotion_tf.training.schedules import learning_rate, scaled_learning_rate
     from memotion_tf.training.two_view import clean_view_accuracy, two_view_model
 
-    if config.loss not in LOSSES:
-        raise config_lib.ConfigError(f"{config.config_path}: unknown loss {config.loss!r}; expected one of {LOSSES}")
     keras.utils.set_random_seed(seed)
     model_class = MODELS[config.model]
     modalities = model_class.modalities
@@ -307,6 +323,12 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
         log.info("text cleaning changed %d of %d training texts", changed, len(train))
 
     vectorizer = text_preprocessing(config, model_class, train["text"].astype(str))
+    with strategy.scope():
+        model = make_model(config, num_classes, vectorizer, heads=heads)
+    # Each update: `steps` micro-batches of global_batch / steps (one update of global_batch).
+    steps = resolve_accumulation(config.accumulation_steps, model, config.batch_size, strategy=strategy,
+                                 sequence_length=config.max_length)
+    micro_batch = global_batch // steps
     pipeline = dict(modalities=modalities, batch_size=global_batch, num_classes=num_classes,
                     vectorizer=vectorizer, image_size=config.image_size)
     # Each epoch's order and augmentation come from (seed, epoch), so that a
@@ -327,7 +349,7 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
         log.info("GMM oversampling: %s -> %s per class", np.bincount(train["label"]).tolist(),
                  np.bincount(labels).tolist())
 
-    def train_data(rows=slice(None), batch_size=global_batch):
+    def train_data(rows=slice(None), batch_size=micro_batch):
         # `rows`: one worker's share under MultiWorkerMirroredStrategy (loop.per_worker).
         if config.gmm:
             return token_dataset(sequences[rows], labels[rows], num_classes=num_classes,
@@ -340,12 +362,13 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
     train_ds = train_data()
     # Validation: raw text (both views of a two-view model get the raw text).
     val_ds = meme_dataset(val, **dict(pipeline, **targets(val)), raw_text_column="text" if two_views else None)
-    steps_per_epoch = int(train_ds.cardinality())
+    # Optimizer updates (Keras counts an accumulated update once): what the schedule and TSA follow.
+    steps_per_epoch = max(int(train_ds.cardinality()) // steps, 1)
     total_steps = steps_per_epoch * config.epochs
 
     loss_args = loss_arguments(config, data.class_names)
+    accumulate = accumulation(steps)
     with strategy.scope():
-        model = make_model(config, num_classes, vectorizer, heads=heads)
         schedule = learning_rate(
             config.lr_schedule, scaled_learning_rate(config.learning_rate, strategy.num_replicas_in_sync,
                                                      config.lr_scaling),
@@ -354,9 +377,9 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
         if pretrained:
             # The pretrained encoder fine-tunes at its own rate; the rest (e.g. a ResNet from scratch) at learning_rate.
             optimizer = PartwiseAdam(learning_rate=schedule, scaled_variables=pretrained,
-                                     scale=config.pretrained_learning_rate / config.learning_rate)
+                                     scale=config.pretrained_learning_rate / config.learning_rate, **accumulate)
         else:
-            optimizer = keras.optimizers.Adam(schedule)
+            optimizer = DenseAdam(schedule, **accumulate)
         if two_views:
             trainer = two_view_model(model)
             loss = CleanRawKLLoss(**loss_args)
@@ -371,12 +394,13 @@ def train_once(config, data, seed, strategy, fold=0, callbacks=(), verbose=2):
             trainer = model
             loss = TSALoss(**loss_args) if config.loss == "tsa" else config.loss
             metrics = ["accuracy", macro_f1_metric(num_classes)]
-        trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                        jit_compile=resolve_jit_compile(config.jit_compile, trainer, strategy))
     before = []
     if getattr(loss, "anneal", isinstance(loss, TSALoss)):
         before.append(TSAProgress(total_steps=total_steps))
     # model.fit, or under MultiWorkerMirroredStrategy the same contract with each worker reading its rows.
-    loop.fit(trainer, train_ds, dataset_fn=loop.per_worker(train_data, global_batch), validation_data=val_ds,
+    loop.fit(trainer, train_ds, dataset_fn=loop.per_worker(train_data, micro_batch), validation_data=val_ds,
              epochs=config.epochs, callbacks=[*before, epochs, *callbacks], verbose=verbose, shuffle=False)
     # The two-view validation set carries a second text view that the classifier alone does not take.
     eval_ds = meme_dataset(val, **dict(pipeline, **targets(val))) if two_views else val_ds

@@ -178,7 +178,7 @@ def image_features(encoder, frame, image_size, crop=False, batch_size=32):
 
 def _same_inputs(config):
     """What the shared text preprocessing and image features depend on."""
-    return (config.preset, config.max_length, config.image_size, config.image_weights,
+    return (config.preset, config.random_init, config.max_length, config.image_size, config.image_weights,
             config.model_args.get("image_backbone", "resnet50"), int(config.protocol.get("image_seed", 0)),
             bool(config.protocol.get("center_crop", False)), config.dataset, config.data_source)
 
@@ -202,7 +202,8 @@ class Inputs:
         self.image_size = config.image_size
         self.crop = bool(config.protocol.get("center_crop", False))
         self.image_backbone = config.model_args.get("image_backbone", "resnet50")
-        self.preprocessor = text_preprocessor(config.preset, sequence_length=config.max_length)
+        self.preprocessor = text_preprocessor(config.preset, sequence_length=config.max_length,
+                                              random_init=config.random_init)
         self.tokens = {name: tokenize(self.preprocessor, s.frame["text"]) for name, s in splits.items()}
         # One frozen ResNet-50 for the whole reproduction; with random init its
         # weights are fixed by `protocol.image_seed`.
@@ -214,7 +215,7 @@ class Inputs:
     def check(self, config):
         if _same_inputs(config) != self.key:
             raise config_lib.ConfigError(
-                f"{config.config_path}: every row of the 1213Li tables must share preset, max_length, "
+                f"{config.config_path}: every row of the 1213Li tables must share preset, random_init, max_length, "
                 "image_size, image_weights, image_backbone, protocol.image_seed and protocol.center_crop "
                 "(the text preprocessing and image features are computed once)")
 
@@ -258,7 +259,7 @@ def _features_cache_dir(data_dir, key):
 
     from memotion_tf import paths, provenance
 
-    if key[4] != "resnet50":
+    if key[5] != "resnet50":
         return None
     versions = provenance.versions()  # another TensorFlow / Keras may compute other features
     digest = hashlib.sha256(json.dumps([provenance.fingerprint(data_dir), list(key), versions],
@@ -374,7 +375,7 @@ def build_model(config, inputs):
     if not config.preset:
         backbone_args["vocabulary_size"] = inputs.preprocessor.tokenizer.vocabulary_size()
         backbone_args.setdefault("max_sequence_length", max(config.max_length, 64))
-    backbone = text_backbone(config.preset, **backbone_args)
+    backbone = text_backbone(config.preset, random_init=config.random_init, **backbone_args)
     model = LabelAttentionFusion(backbone, num_labels=len(TECHNIQUES), image_size=config.image_size,
                                  image_weights=config.image_weights, **config.model_args)
     model.image_encoder.set_weights(inputs.encoder.get_weights())
@@ -437,21 +438,30 @@ def train_member(config, inputs, train, dev, seed, ctx, name="model"):
     from memotion_tf.training.epochs import EpochCounter
 
     keras.utils.set_random_seed(seed)
+    from memotion_tf.training.memory import resolve_accumulation
+    from memotion_tf.training.optimizers import DenseAdam, accumulation
+    from memotion_tf.training.precision import resolve_jit_compile
+
     global_batch = config.batch_size * ctx.strategy.num_replicas_in_sync
     # Each epoch's order comes from (seed, epoch): a resumed run trains on an uninterrupted one's batches.
     epochs = EpochCounter()
     with ctx.strategy.scope():
         model = build_model(config, inputs)
-        model.fusion.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                             loss=keras.losses.BinaryCrossentropy())
+    steps = resolve_accumulation(config.accumulation_steps, model.fusion, config.batch_size, strategy=ctx.strategy,
+                                 sequence_length=config.max_length)
+    with ctx.strategy.scope():
+        model.fusion.compile(optimizer=DenseAdam(config.learning_rate, **accumulation(steps)),
+                             loss=keras.losses.BinaryCrossentropy(),
+                             jit_compile=resolve_jit_compile(config.jit_compile, model.fusion, ctx.strategy))
     x_train = model.fusion_inputs(train[0], train[1])
     x_dev = model.fusion_inputs(dev[0], dev[1])
     scores = _dev_scores_class()(x_dev, dev[3], config.protocol.get("threshold", 0.5), global_batch,
                                  ctx.scratch(name), select_best=config.protocol.get("select_best_epoch", True))
+    micro_batch = global_batch // steps  # `steps` of them make one update of global_batch
     if config.protocol.get("length_buckets", False):
-        train_ds = length_batches(x_train, train[2], global_batch, seed, config.max_length, epoch=epochs.epoch)
+        train_ds = length_batches(x_train, train[2], micro_batch, seed, config.max_length, epoch=epochs.epoch)
     else:  # fit(x, y, shuffle=True)'s batches
-        train_ds = array_dataset((x_train, train[2]), global_batch, epochs.epoch, shuffle_seed=seed)
+        train_ds = array_dataset((x_train, train[2]), micro_batch, epochs.epoch, shuffle_seed=seed)
     model.fusion.fit(train_ds, epochs=config.epochs, validation_data=(x_dev, dev[2]),
                      validation_batch_size=global_batch, shuffle=False,  # the dataset shuffles
                      callbacks=[epochs, *ctx.callbacks(name, before=[scores])], verbose=ctx.verbose)

@@ -291,7 +291,9 @@ def _optimizer_key(optimizer):
     if isinstance(optimizer, str):
         return optimizer.lower()
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-    key = type(optimizer).__name__.lower()
+    # The nearest Keras class a subclass (e.g. training.optimizers.DenseAdam) derives from.
+    names = [cls.__name__.lower() for cls in type(optimizer).__mro__]
+    key = next((name for name in names if name in OPTIMIZER_SLOTS), names[0])
     if key == "sgd" and getattr(optimizer, "momentum", 0):
         return "sgd_momentum"
     return key
@@ -324,3 +326,60 @@ def micro_batch_size(batch_size, steps):
         raise ValueError(f"gradient_accumulation_steps={steps} does not divide the batch of {batch_size}")
     return batch_size // steps
 
+
+
+def device_memory_bytes():
+    """The memory of the first GPU in bytes, or None without one (or when it
+    cannot be read). TensorFlow reports what it has allocated, not what the
+    device holds, so this asks the NVIDIA driver (`nvidia-smi`), which every
+    CUDA machine has."""
+    import shutil
+    import subprocess
+
+    from memotion_tf.training.devices import accelerators
+
+    if not any(d["type"] == "GPU" for d in accelerators()):
+        return None
+    command = shutil.which("nvidia-smi")
+    if command is None:
+        return None
+    try:
+        out = subprocess.run([command, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+        return min(int(line) for line in out.split() if line.strip()) * 1024 ** 2  # MiB; the smallest GPU decides
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def resolve_accumulation(setting, model, batch_size, *, strategy=None, sequence_length=None, optimizer="adam",
+                         capacity_bytes=None):
+    """The gradient-accumulation steps of a config's `accumulation_steps`:
+    the number itself when >= 1 (it must divide `batch_size`); 0 ("auto"):
+    the fewest steps whose micro-batches fit the accelerator
+    (`accumulation_steps` on `estimate_memory(model, batch_size)`), 1 without
+    an accelerator or when its memory cannot be read. Under a strategy with
+    several replicas Keras cannot accumulate (`strategy.check_gradient_accumulation`)."""
+    from memotion_tf.config import ConfigError
+    from memotion_tf.training.strategy import check_gradient_accumulation
+
+    setting = int(setting)
+    if setting < 0:
+        raise ConfigError(f"accumulation_steps must be >= 0 (0: auto, 1: none), not {setting}")
+    if setting == 0:
+        capacity_bytes = capacity_bytes if capacity_bytes is not None else device_memory_bytes()
+        if capacity_bytes is None:
+            return 1
+        estimate = estimate_memory(model, batch_size, sequence_length=sequence_length, optimizer=optimizer)
+        try:
+            setting = accumulation_steps(estimate, capacity_bytes)
+        except ValueError as e:
+            raise ConfigError(f"accumulation_steps = 0 (auto): {e}") from None
+        log.info("training step: %s; %d accumulation step(s) fit %.0f GiB", estimate.summary(), setting,
+                 capacity_bytes / GiB)
+    try:
+        micro_batch_size(batch_size, setting)
+    except ValueError as e:
+        raise ConfigError(f"accumulation_steps: {e}") from None
+    if strategy is not None:
+        check_gradient_accumulation(strategy, setting)
+    return setting

@@ -6,13 +6,52 @@ encoder's fine-tuning rate, and a larger one for the rest. Keras 3 has no
 per-variable learning rate, so `PartwiseAdam` scales the rate its schedule
 gives by a constant factor for the variables it is told about, inside Adam's
 own update step (everything else is Keras' Adam).
+
+Both optimizers here are Adam as published (and as Keras 2 and PyTorch run
+it) for sparse gradients too. Keras 3's TensorFlow Adam applies the
+`tf.IndexedSlices` gradient of an `Embedding` table lazily: the rows absent
+from a batch keep their moments and do not move. Accumulated gradients
+(`gradient_accumulation_steps`) are dense, so an embedding model trained in k
+accumulated micro-batches would not match one step on the k-times batch
+(tests/test_precision.py checks both). `DenseGradients` makes such gradients
+dense before the update: every row's moments decay and every row moves, with
+or without accumulation.
 """
 
 import keras
+import tensorflow as tf
+
+
+class DenseGradients:
+    """Optimizer mixin: sparse gradients (`tf.IndexedSlices`) are made dense
+    before the update (see the module docstring)."""
+
+    def apply(self, grads, trainable_variables=None):
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return super().apply(grads, trainable_variables)
 
 
 @keras.saving.register_keras_serializable(package="memotion_tf")
-class PartwiseAdam(keras.optimizers.Adam):
+class DenseAdam(DenseGradients, keras.optimizers.Adam):
+    """`keras.optimizers.Adam` with dense updates for sparse gradients (see the module docstring).
+
+    Example:
+    >>> optimizer = DenseAdam(1e-3, gradient_accumulation_steps=4)
+    """
+
+
+@keras.saving.register_keras_serializable(package="memotion_tf")
+class DenseAdamW(DenseGradients, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with dense updates for sparse gradients (see the module docstring)."""
+
+
+def accumulation(steps):
+    """Keras optimizer arguments for `steps` accumulated micro-batches per update (none for 1)."""
+    return {"gradient_accumulation_steps": int(steps)} if int(steps) > 1 else {}
+
+
+@keras.saving.register_keras_serializable(package="memotion_tf")
+class PartwiseAdam(DenseGradients, keras.optimizers.Adam):
     """`keras.optimizers.Adam` whose step is `scale` times smaller or larger for some variables.
 
     Args:

@@ -3,12 +3,12 @@
 The runner calls, before building a model (a layer takes the global dtype
 policy when it is created):
 
-    policy = precision.resolve_policy(config.mixed_precision)      # "auto" | "off" | a policy name
-    precision.apply(policy)
-    ... build and compile the model ...
-    model.compile(..., jit_compile=precision.resolve_jit_compile(config.jit_compile, model, strategy))
+    with precision.config_policy(config):          # config.precision: "auto" | a policy name
+        ... build and compile the model ...
+        model.compile(..., jit_compile=precision.resolve_jit_compile(config.jit_compile, model, strategy))
+        ... train ...
 
-`mixed_precision`:
+`precision`:
 - "auto": `mixed_bfloat16` on TPUs and on GPUs of compute capability >= 8.0
   (Ampere and later run bfloat16 on their tensor cores at float16's speed, and
   bfloat16 keeps float32's range: no loss scaling); `mixed_float16` on older
@@ -59,7 +59,7 @@ def _normalise(setting):
 
 
 def resolve_policy(setting="auto", devices=None):
-    """The Keras dtype policy name for a `mixed_precision` setting.
+    """The Keras dtype policy name for a `precision` setting.
 
     Args:
         setting: "auto" (or true), "off" (or false), or a policy name (`POLICIES`).
@@ -74,7 +74,7 @@ def resolve_policy(setting="auto", devices=None):
     if setting in POLICIES:
         return setting
     if setting != "auto":
-        raise ConfigError(f"mixed_precision must be 'auto', 'off' or one of {POLICIES}, not {setting!r}")
+        raise ConfigError(f"precision must be 'auto', 'off' or one of {POLICIES}, not {setting!r}")
     if devices is None:
         from memotion_tf.training.devices import accelerators
 
@@ -109,6 +109,13 @@ def policy_scope(policy):
         yield policy
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def config_policy(config, devices=None):
+    """`policy_scope` of `config.precision` resolved for the devices at hand:
+    the models built (and trained) inside take that dtype policy; the global
+    policy is restored afterwards, so one row's policy never leaks into the next."""
+    return policy_scope(resolve_policy(config.precision, devices))
 
 
 def model_supports_jit(model):

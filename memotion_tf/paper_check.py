@@ -1,0 +1,286 @@
+"""`make paper-check`: every row of the paper profile, at full size, before a GPU run of hours.
+
+For each paper and each row of its table, through the code a reproduction
+runs (`runner.reproduce(paper, profile="paper")`):
+
+- the row's model at its real size and architecture, with random weights and
+  offline (`random_init = true`: `models.pretrained.PAPER_ARCHITECTURES`;
+  `image_weights = ""`), so nothing is downloaded;
+- one epoch on a tiny synthetic copy of the paper's dataset in the official
+  layout (`datasets.registry.synthesize`, a few memes per split);
+- the row's export (its SavedModel), reloaded with `tf.saved_model.load`
+  and called once on two memes;
+- its parameter count, and the accelerator memory of one training step at
+  the paper's batch size (`training.memory.estimate_memory`, traced, nothing
+  allocated), whether that fits a 16 GB GPU and, if not, the gradient
+  accumulation steps that would (`accumulation_steps`).
+
+Each paper runs in its own process (the models of one paper at a time; the
+process's memory is returned to the system when it ends), and the table
+gives the peak resident memory of each.
+
+    python -m memotion_tf.paper_check                 # every paper
+    python -m memotion_tf.paper_check --paper uor     # one paper
+    python -m memotion_tf.paper_check --paper uor --systems LSTM-T --set max_length=32
+
+The memory column is the model as trained in this check: float32 on a CPU.
+With `precision = "auto"` a GPU trains in mixed precision, whose activations
+take about half: the column is the conservative figure.
+"""
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+log = logging.getLogger("memotion_tf")
+
+PAPERS = ("uor", "cnhit", "1213li", "mami-ssl", "bilimeme")
+GPU_MEMORY_GB = 16
+# Memes of each tiny synthetic copy: enough for every class in each split
+# (and each fold), few enough that an epoch of a full-size model is one or two steps.
+TINY_SIZES = {"memotion7k": 20, "mami": 24, "semeval21_task6": 24, "danmu": 60}
+# What every row gets on top of its paper profile: one epoch, one seed,
+# the presets' architectures with random weights, no image weights to download.
+CHECK_OVERRIDES = ("epochs=1", "random_init=true", "image_weights=")
+# Per paper: 1213Li's ensemble members are its "+ full att" model five times;
+# two members exercise the ensemble (training, averaging, export) as five do.
+PAPER_OVERRIDES = {"1213li": ("protocol.ensemble_size=2", "protocol.resplit_dev_size=8")}
+
+
+def write_tiny_data(dataset, out, size=None):
+    """A tiny synthetic copy of `dataset` in its official layout at `out`."""
+    from memotion_tf.datasets import registry
+
+    registry.synthesize(dataset, out, size or TINY_SIZES[dataset], seed=0)
+    return out
+
+
+def _free_models():
+    """Drop what the last row built: Keras' global state and Python's cycles."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def _serving_inputs(count=2):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    image = tf.io.encode_png(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).numpy()
+    texts = ["when the code runs on the first try", "弹幕 好 好笑"][:count]
+    return tf.constant(texts), tf.constant([image] * count)
+
+
+def call_saved_model(path):
+    """Reload a SavedModel with `tf.saved_model.load`, call its serving
+    signature on two memes; returns (parameters it holds, outputs).
+    Raises AssertionError when the outputs are not one row of finite
+    probabilities per meme."""
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (keras-hub tokenisers' ops)
+
+    from memotion_tf.export import SIGNATURE
+
+    loaded = tf.saved_model.load(path)
+    text, image = _serving_inputs()
+    outputs = loaded.signatures[SIGNATURE](text=text, image=image)
+    probabilities = outputs["probabilities"].numpy()
+    errors = [e.decode() for e in outputs["error"].numpy()]
+    if probabilities.shape[0] != 2 or any(errors) or not np.all(np.isfinite(probabilities)):
+        raise AssertionError(f"{path}: the SavedModel's outputs are wrong: probabilities {probabilities.shape}, "
+                             f"errors {errors}")
+    # Each variable once (restored variables' names need not be unique).
+    unique = {id(v): v for v in getattr(loaded, "variables", ())}
+    params = sum(int(np.prod(v.shape)) for v in unique.values())
+    return params, outputs
+
+
+def check_paper(name, work_dir, overrides=(), systems=None, capacity_gb=GPU_MEMORY_GB):
+    """Run `name`'s paper profile through the runner as the module docstring
+    says; returns one dict per row (system, params, memory, fits, ...)."""
+    from memotion_tf import paths
+    from memotion_tf.papers import get_paper
+
+    paper = get_paper(name)
+    # The feature caches of random-weight models stay in the check's own folder.
+    previous_home = os.environ.get(paths.HOME_VARIABLE)
+    os.environ[paths.HOME_VARIABLE] = os.path.join(work_dir, "home")
+    try:
+        return _check_paper(name, paper, work_dir, overrides, systems, capacity_gb)
+    finally:
+        if previous_home is None:
+            os.environ.pop(paths.HOME_VARIABLE, None)
+        else:
+            os.environ[paths.HOME_VARIABLE] = previous_home
+
+
+def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb):
+    from memotion_tf import runner
+    from memotion_tf.training import memory
+
+    data_dir = write_tiny_data(paper.dataset, os.path.join(work_dir, "data"))
+    measured = {}
+
+    def observe(unit, fit, model):
+        # One entry per row: the largest training step among its fits.
+        config = unit.config
+        entry = measured.setdefault(unit.system, {"fits": []})
+        try:
+            estimate = memory.estimate_memory(model, config.batch_size, sequence_length=config.max_length,
+                                              optimizer=model.optimizer)
+        except Exception as e:  # noqa: BLE001  (reported in the table, the check goes on)
+            entry["fits"].append({"fit": fit, "params": int(model.count_params()),
+                                  "error": f"{type(e).__name__}: {e}"[:200]})
+            return
+        entry["fits"].append({"fit": fit, "params": int(model.count_params()), "batch_size": config.batch_size,
+                              "bytes": estimate.total, "summary": estimate.summary(), "estimate": estimate})
+        log.info("paper-check %s (%s): %s", unit.system, fit, estimate.summary())
+
+    # Row by row, the models of one freed before the next is built (the
+    # process's memory stays that of the largest row); rows that build on
+    # others (MAMI-SSL's CROM-AE, 1213Li's ensemble) find their records in OUT.
+    out = os.path.join(work_dir, "out")
+    overrides = [*CHECK_OVERRIDES, *PAPER_OVERRIDES.get(name, ()), *overrides]
+    names = systems or [c.system for c in paper.load_configs("paper", overrides)]
+    started, times, served = time.monotonic(), {}, {}
+    for i, system in enumerate(names):
+        begun = time.monotonic()
+        results = runner.reproduce(name, profile="paper", data_dir=data_dir, out=out, seeds=1, systems=[system],
+                                   overrides=overrides, observers=[observe], verbose=0,
+                                   merge=i > 0)
+        times[system] = round(time.monotonic() - begun, 1)
+        _free_models()
+        for row in results["rows"]:
+            if row["system"] == system and row.get("saved_model") and not row.get("baseline"):
+                path = os.path.join(out, row["saved_model"])
+                params, _ = call_saved_model(path)
+                served[(system, row.get("ratio"))] = params
+                log.info("paper-check %s: the SavedModel reloaded and called (%s parameters), row %.0f s",
+                         system, f"{params:,}", times[system])
+                shutil.rmtree(path)  # checked: the disk need not hold every row's (CLIP's are 1.7 GB)
+                _free_models()
+    rows = []
+    capacity = capacity_gb * memory.GiB
+    for row in results["rows"]:
+        if row.get("baseline"):
+            continue
+        entry = {"paper": name, "system": row["system"], "key": {k: row[k] for k in ("ratio",) if k in row},
+                 "row_time_s": times.get(row["system"])}
+        if (row["system"], row.get("ratio")) in served:
+            entry["saved_model_params"] = served[(row["system"], row.get("ratio"))]
+        fits = [f for f in measured.get(row["system"], {}).get("fits", []) if "bytes" in f]
+        errors = [f["error"] for f in measured.get(row["system"], {}).get("fits", []) if "error" in f]
+        if fits:
+            biggest = max(fits, key=lambda f: f["bytes"])
+            entry.update(trained_params=biggest["params"], batch_size=biggest["batch_size"],
+                         memory_bytes=biggest["bytes"],
+                         memory_gib=round(biggest["bytes"] / memory.GiB, 2), summary=biggest["summary"],
+                         fits_gpu=biggest["bytes"] <= capacity * memory.USABLE_FRACTION)
+            try:
+                entry["accumulation_steps"] = memory.accumulation_steps(biggest["estimate"], capacity)
+            except ValueError:  # one example per step does not fit either
+                entry["accumulation_steps"] = None
+        if errors:
+            entry["estimate_error"] = errors[0]
+        rows.append(entry)
+    return {"paper": name, "rows": rows, "wall_time_s": round(time.monotonic() - started, 1)}
+
+
+def _run_one(name, args, out_json):
+    """`check_paper` in a child process; (its report, peak RSS in bytes, wall seconds)."""
+    command = [sys.executable, "-m", "memotion_tf.paper_check", "--paper", name, "--json", out_json,
+               "--capacity-gb", str(args.capacity_gb)]
+    for item in args.set:
+        command += ["--set", item]
+    if args.systems:
+        command += ["--systems", *args.systems]
+    started = time.monotonic()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - started
+    rss = usage.ru_maxrss * 1024  # kilobytes on Linux
+    report = None
+    if process.returncode == 0 and os.path.exists(out_json):
+        with open(out_json) as f:
+            report = json.load(f)
+    return report, rss, wall, process.returncode
+
+
+def table(reports, capacity_gb=GPU_MEMORY_GB):
+    """The check's table, as Markdown."""
+    lines = [f"| paper | row | SavedModel parameters | trained parameters | train-step memory (GiB, batch) | "
+             f"fits {capacity_gb} GB | accumulation steps | SavedModel |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |"]
+    for report in reports:
+        for row in report["rows"]:
+            system = row["system"] + (f" (ratio {row['key']['ratio']})" if row["key"].get("ratio") else "")
+            memory_cell = (f"{row['memory_gib']:.2f} (batch {row['batch_size']})" if "memory_gib" in row
+                           else ("n/a: " + row["estimate_error"] if "estimate_error" in row else "no training"))
+            fits = {True: "yes", False: "no"}.get(row.get("fits_gpu"), "-")
+            steps = row.get("accumulation_steps")
+            steps_cell = "-" if "memory_gib" not in row else (str(steps) if steps else "does not fit")
+            served = f"{row['saved_model_params']:,}" if "saved_model_params" in row else "-"
+            trained = f"{row['trained_params']:,}" if "trained_params" in row else "-"
+            lines.append(f"| {report['paper']} | {system} | {served} | {trained} | {memory_cell} | {fits} | {steps_cell} | "
+                         f"{'loaded, called' if 'saved_model_params' in row else 'none'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m memotion_tf.paper_check", description=__doc__.split("\n")[0])
+    parser.add_argument("--paper", choices=PAPERS, action="append",
+                        help="check this paper (repeatable); default: every paper, each in its own process")
+    parser.add_argument("--systems", nargs="+", help="only these rows (with one --paper)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every row (after the check's own)")
+    parser.add_argument("--capacity-gb", type=float, default=GPU_MEMORY_GB, help="the GPU memory to compare with")
+    parser.add_argument("--json", help="(internal) write one paper's report here instead of printing a table")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.json:
+        if not args.paper or len(args.paper) != 1:
+            parser.error("--json checks one --paper")
+        with tempfile.TemporaryDirectory(prefix="paper-check-") as work:
+            report = check_paper(args.paper[0], work, overrides=args.set, systems=args.systems,
+                                 capacity_gb=args.capacity_gb)
+        with open(args.json, "w") as f:
+            json.dump(report, f)
+        return 0
+    started = time.monotonic()
+    reports, failed, peak = [], [], 0
+    with tempfile.TemporaryDirectory(prefix="paper-check-") as work:
+        for name in args.paper or PAPERS:
+            report, rss, wall, code = _run_one(name, args, os.path.join(work, f"{name}.json"))
+            peak = max(peak, rss)
+            log.info("paper-check %s: %s in %.0f s, peak RSS %.1f GiB", name, "ok" if report else "FAILED",
+                     wall, rss / 1024 ** 3)
+            if report is None:
+                failed.append(f"{name} (exit code {code})")
+                continue
+            report.update(peak_rss_gib=round(rss / 1024 ** 3, 2), process_wall_s=round(wall, 1))
+            reports.append(report)
+    print(table(reports, args.capacity_gb))
+    print()
+    for report in reports:
+        print(f"{report['paper']}: {report['process_wall_s']:.0f} s, peak RSS {report['peak_rss_gib']:.1f} GiB")
+    print(f"paper-check: {time.monotonic() - started:.0f} s in all, peak RSS {peak / 1024 ** 3:.1f} GiB")
+    if failed:
+        print("paper-check FAILED: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
