@@ -177,7 +177,8 @@ def test_killed_workers_resume_together_from_the_chiefs_backup(tmp_path):
     assert all(resumed), "both workers resume"
     resume_at = int(resumed[0].group(1)) - 1
     assert resume_at == int(resumed[1].group(1)) - 1 and 1 <= resume_at < epochs
-    assert all(_epochs_trained(p, epochs) == list(range(resume_at + 1, epochs + 1)) for p in logs)
+    # The chief prints the epochs (the other worker trains them silently).
+    assert _epochs_trained(logs[0], epochs) == list(range(resume_at + 1, epochs + 1))
     assert len(_record(out)["history"]["loss"]) == epochs
     assert not os.path.exists(backup)
     assert len(_saved_models(str(out))) == 1
