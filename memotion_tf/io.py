@@ -439,7 +439,8 @@ def atomic_output_dir(path, purpose="output"):
             f.write(_marker_text(purpose, _entries(tmp)))
 
 
-def _sha256(path):
+def file_sha256(path):
+    """The SHA-256 hex digest of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -498,7 +499,7 @@ def claim_output_file(path, what="output file"):
             raise OutputError(
                 f"exists and was not written by memotion-tf (not in {FILE_RECORD}); refusing to "
                 "replace it: remove it or choose another name", file=path)
-        if _sha256(path) not in entry.get("sha256", ()):
+        if file_sha256(path) not in entry.get("sha256", ()):
             raise OutputError(
                 "was written by memotion-tf but has been changed since; refusing to replace it: "
                 "remove it or choose another name", file=path)

@@ -16,6 +16,7 @@ from memotion_tf.papers.memotion import train_once
 from memotion_tf.training.backup import AtomicBackupAndRestore
 from memotion_tf.training.epochs import EpochCounter
 from tests import fixtures
+from tests.test_training_loop import StopAt  # a kill at the start of an epoch
 
 # Tiny UoR rows: ~190 training memes in batches of 32 (6 steps an epoch), 3 epochs.
 SMALL = {"batch_size": 32, "image_size": 32, "max_length": 16, "epochs": 3}
@@ -24,18 +25,6 @@ SMALL = {"batch_size": 32, "image_size": 32, "max_length": 16, "epochs": 3}
 def _row(system, **changes):
     configs = [config_lib.load_config(p, "quick") for p in get_paper("uor").config_paths()]
     return next(c for c in configs if c.system == system).replace(**dict(SMALL, **changes))
-
-
-class StopAt(keras.callbacks.Callback):
-    """A kill at the start of epoch `epoch` (after the backup of the one before)."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt("killed")
 
 
 def _train(config, data, callbacks=()):

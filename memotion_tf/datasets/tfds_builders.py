@@ -67,7 +67,7 @@ import tensorflow_datasets as tfds
 
 from memotion_tf.datasets import danmu, mami, memotion7k, semeval21_task6
 from memotion_tf.datasets.common import apply_duplicate_rule, check_duplicate_policy, read_image_file
-from memotion_tf.io import atomic_write_bytes
+from memotion_tf.io import atomic_write_bytes, file_sha256
 
 log = logging.getLogger("memotion_tf")
 
@@ -104,14 +104,6 @@ def _label_columns(example):
     if "label" in example:
         return {"label": int(example["label"])}
     return {column: int(value) for column, value in example["labels"].items()}
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _config_name(fields):
@@ -153,7 +145,7 @@ class _ReaderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         files = sorted({os.path.abspath(f) for data in splits.values() for f in self._source_files(data)})
         self.info.metadata.update(
             manual_dir=os.path.realpath(manual_dir),
-            source_files={os.path.relpath(f, manual_dir): _sha256(f) for f in files},
+            source_files={os.path.relpath(f, manual_dir): file_sha256(f) for f in files},
             **self._extra_metadata(splits),
         )
         return {split: self._generate_examples(data) for split, data in splits.items()}
@@ -534,7 +526,7 @@ def _stale(builder, manual_dir):
         path = os.path.join(manual_dir, relative)
         if not os.path.isfile(path):
             return f"{relative} is not in {manual_dir}"
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             return f"{relative} has changed"
     return None
 
