@@ -32,15 +32,20 @@ def reproduce(paper, **options):
     return runner.reproduce(paper, **options)
 
 
-def evaluate(saved_model, data_dir, split=None, batch_size=64):
+def evaluate(saved_model, data_dir, split=None, batch_size=64, output=None):
     """The paper's metrics of an exported SavedModel on `split` of `data_dir`
     (default: the split its paper reports), from the SavedModel alone.
+
+    A UoR or CN-HIT-MI.T model with `split="test"` reads Memotion's official
+    test release at `data_dir` (2000_testdata.csv, 2000_data/, and
+    Meme_groundTruth.csv for scores) and writes its predictions in the task's
+    answer format to `output` (default: `answer.txt` beside the SavedModel).
 
     Returns a report: `{"saved_model", "system", "split", "examples", "metrics": {...}}`.
     """
     from memotion_tf import runner
 
-    return runner.evaluate(saved_model, data_dir, split=split, batch_size=batch_size)
+    return runner.evaluate(saved_model, data_dir, split=split, batch_size=batch_size, output=output)
 
 
 def _rows(inputs):

@@ -100,7 +100,7 @@ def _cmd_train(args):
 def _cmd_evaluate(args):
     from memotion_tf import runner
 
-    report = runner.evaluate(args.saved_model, args.data_dir, args.split, args.batch_size)
+    report = runner.evaluate(args.saved_model, args.data_dir, args.split, args.batch_size, output=args.output)
     print(json.dumps(report, indent=2))
     return report
 
@@ -191,13 +191,20 @@ def build_parser():
         "evaluate", formatter_class=_Formatter, help="metrics of an exported SavedModel, from it alone",
         description="Score an exported SavedModel on a split of a dataset, rebuilt the way training split it. "
                     "Prints the report as JSON.",
-        epilog="example:\n  memotion-tf evaluate --saved-model runs/uor/CNN-LSTM-TI/saved_model "
-               "--data-dir ~/data/memotion_dataset_7k")
+        epilog="examples:\n  memotion-tf evaluate --saved-model runs/uor/CNN-LSTM-TI/saved_model "
+               "--data-dir ~/data/memotion_dataset_7k\n"
+               "  memotion-tf evaluate --saved-model runs/uor/CNN-LSTM-TI/saved_model "
+               "--data-dir ~/data/memotion_test_data --split test")
     evaluate.add_argument("--saved-model", required=True, metavar="PATH", help="a SavedModel folder of a run")
     evaluate.add_argument("--data-dir", required=True, metavar="D", help="the dataset in its official layout")
     evaluate.add_argument("--split", choices=SPLITS,
                           help="default: the split the model's paper reports (val for UoR and CN-HIT-MI.T, "
-                               "dev for 1213Li, test for MAMI and BiliMemeNet)")
+                               "dev for 1213Li, test for MAMI and BiliMemeNet). For UoR and CN-HIT-MI.T, test "
+                               "reads Memotion's official test release at --data-dir (2000_testdata.csv, 2000_data/, "
+                               "Meme_groundTruth.csv for scores)")
+    evaluate.add_argument("--output", metavar="FILE",
+                          help="Memotion's test split: the answer file (one A_BBBB_CCCC line per meme; default "
+                               "answer.txt beside the SavedModel)")
     evaluate.add_argument("--batch-size", type=int, default=64, metavar="N", help="memes per SavedModel call")
     evaluate.set_defaults(func=_cmd_evaluate)
 

@@ -438,9 +438,11 @@ def write_results(out, results, markdown):
     atomic_write_text(os.path.join(out, "results.md"), markdown)
 
 
-def evaluate(saved_model, data_dir, split=None, batch_size=64):
+def evaluate(saved_model, data_dir, split=None, batch_size=64, output=None):
     """The paper's metrics of an exported SavedModel on `split` of `data_dir`
-    (default: the split the model's paper reports), from the SavedModel alone."""
+    (default: the split the model's paper reports), from the SavedModel alone.
+    `output`: where Memotion's test split writes its answer file (default:
+    `answer.txt` beside the SavedModel)."""
     from memotion_tf.datasets.common import DataError
     from memotion_tf.export import load_exported
     from memotion_tf.papers import get_paper
@@ -452,5 +454,5 @@ def evaluate(saved_model, data_dir, split=None, batch_size=64):
     serve, meta, _ = load_exported(saved_model)
     paper = get_paper(meta.get("paper") or "")
     chosen = paper.resolve_split(split, saved_model)
-    report = paper.evaluate(saved_model, meta, data_dir, chosen, batch_size)
+    report = paper.evaluate(saved_model, meta, data_dir, chosen, batch_size, output=output)
     return dict({"saved_model": saved_model, "system": meta.get("system"), "split": chosen}, **report)

@@ -78,7 +78,7 @@ def test_evaluate_from_saved_model_alone_equals_training_metrics(uor_run, capsys
         record = json.load(open(os.path.join(os.path.dirname(saved), "runs", "seed_0.json")))
         report = cli._cmd_evaluate(type("Args", (), {
             "saved_model": saved, "data_dir": fixtures.memotion_dir(), "split": "val",
-            "batch_size": 32})())
+            "batch_size": 32, "output": None})())
         assert report["metrics"]["macro_f1"] == pytest.approx(record["metrics"]["macro_f1"], abs=1e-9)
         assert report["metrics"]["accuracy"] == pytest.approx(record["metrics"]["accuracy"], abs=1e-9)
 
@@ -87,7 +87,7 @@ def test_evaluate_names_the_splits_a_model_is_scored_on(uor_run, caplog):
     out, results, _ = uor_run
     saved = saved_model_path(out, results["rows"][0])
     assert cli.main(["evaluate", "--saved-model", saved, "--data-dir", fixtures.memotion_dir(), "--split", "dev"]) == 2
-    assert "val | train | all, not 'dev'" in caplog.text
+    assert "val | train | all | test, not 'dev'" in caplog.text
 
 
 def test_second_run_reuses_finished_seeds(uor_run, caplog):
@@ -169,3 +169,67 @@ def test_cli_predict_writes_per_row_errors(uor_run, tmp_path):
     assert [p["error"] == "" for p in preds] == [True, True, True, False]
     assert "broken.jpg" in preds[3]["error"]
     assert all(p["label"] in ("negative", "neutral", "positive") for p in preds[:3])
+
+
+# Memotion's official test release (2000_testdata.csv, 2000_data/, Meme_groundTruth.csv).
+
+
+@pytest.fixture(scope="module")
+def test_release(tmp_path_factory):
+    from memotion_tf.datasets.memotion7k import write_synthetic_memotion7k_test
+
+    root = tmp_path_factory.mktemp("memotion_test")
+    with_gold = write_synthetic_memotion7k_test(str(root / "with_gold"), size=40, seed=3)
+    without_gold = write_synthetic_memotion7k_test(str(root / "without_gold"), size=12, seed=4, gold=False)
+    return with_gold, without_gold
+
+
+def _answers(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_evaluate_on_the_official_test_release_scores_every_meme(uor_run, test_release, tmp_path):
+    from sklearn.metrics import f1_score
+
+    from memotion_tf.datasets.memotion7k import TASK_A_CODES, read_memotion7k_test
+
+    out, results, _ = uor_run
+    with_gold, _ = test_release
+    gold = read_memotion7k_test(with_gold).frame  # joined by image name: the gold file is in another order
+    for row in results["rows"]:
+        answer = str(tmp_path / f"{row['system']}.txt")
+        report = cli._cmd_evaluate(type("Args", (), {
+            "saved_model": saved_model_path(out, row), "data_dir": with_gold, "split": "test",
+            "batch_size": 16, "output": answer})())
+        # All 40 memes scored and answered, in 2000_testdata.csv's order; the image row predicts the
+        # meme whose image is missing from a black picture (counted), the text row needs no image.
+        assert report["examples"] == 40 and report["split"] == "test"
+        assert report["images_replaced"] == (1 if row["system"] == "CNN-LSTM-TI" else 0)
+        lines = _answers(answer)
+        assert len(lines) == 40 and all(line.endswith("_9999_9999") for line in lines)
+        predicted = [TASK_A_CODES.index(line.split("_")[0]) for line in lines]
+        # The report's metrics are those of the answer file against the gold labels.
+        assert report["metrics"]["macro_f1"] == pytest.approx(
+            f1_score(gold["label"], predicted, average="macro", labels=[0, 1, 2], zero_division=0))
+        assert report["metrics"]["accuracy"] == pytest.approx(np.mean(np.asarray(predicted) == gold["label"]))
+
+
+def test_evaluate_on_a_test_release_without_gold_writes_the_answer_file_only(uor_run, test_release):
+    out, results, _ = uor_run
+    _, without_gold = test_release
+    saved = saved_model_path(out, results["rows"][0])
+    report = cli._cmd_evaluate(type("Args", (), {
+        "saved_model": saved, "data_dir": without_gold, "split": "test", "batch_size": 16, "output": None})())
+    assert report["metrics"] == {} and "no gold labels" in report["note"]
+    # Default answer file: beside the SavedModel.
+    assert report["answer_file"] == os.path.join(os.path.dirname(os.path.abspath(saved)), "answer.txt")
+    assert len(_answers(report["answer_file"])) == 12
+
+
+def test_evaluate_test_on_the_training_folder_is_a_one_line_error(uor_run, caplog):
+    out, results, _ = uor_run
+    saved = saved_model_path(out, results["rows"][0])
+    code = cli.main(["evaluate", "--saved-model", saved, "--data-dir", fixtures.memotion_dir(), "--split", "test"])
+    assert code == 2
+    assert "2000_testdata.csv not found" in caplog.text and "Traceback" not in caplog.text

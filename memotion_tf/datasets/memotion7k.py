@@ -9,10 +9,24 @@ Official layout (Kaggle "memotion-dataset-7k", folder `memotion_dataset_7k/`):
 The reader needs only the columns its task uses, so copies that carry only
 `overall_sentiment` work for task A. `labels_pd_pickle` also ships and is never
 read: unpickling a downloaded file can run arbitrary code.
+
+The official test release (the task's CodaLab page; gold labels released after
+the evaluation) is a separate folder:
+
+    2000_testdata.csv         Image_name, Image_URL, OCR_extracted_text, corrected_text
+    2000_data/<Image_name>    the images
+    Meme_groundTruth.csv      Image_name, Labels: "A_BBBB_CCCC" (some copies name it
+                              "Meme_groundTruth .csv"); A in -1 / 0 / 1 (negative,
+                              neutral, positive), B the four yes/no labels (humour,
+                              sarcasm, offensive, motivational), C their levels
+
+`read_memotion7k_test` reads it; without the gold file the memes come without
+labels, and `submission_lines` writes predictions in the task's answer format.
 """
 
 import dataclasses
 import os
+import re
 
 import cv2
 import numpy as np
@@ -137,6 +151,130 @@ def read_memotion7k(data_dir, task="A", text_field="text_corrected", duplicates=
     class_names = TASK_A_CLASSES if task == "A" else tuple(TASK_COLUMNS[task])
     return MemotionData(frame=frame, task=task, class_names=class_names, labels_file=labels_file,
                         duplicates=report)
+
+
+TEST_FILE = "2000_testdata.csv"
+TEST_IMAGES_DIR = "2000_data"
+GOLD_FILES = ("Meme_groundTruth.csv", "Meme_groundTruth .csv")
+# Our text field -> the test release's column of the same text.
+TEST_TEXT_COLUMNS = {"text_corrected": "corrected_text", "text_ocr": "OCR_extracted_text"}
+# The answer format's task-A values, in TASK_A_CLASSES order.
+TASK_A_CODES = ("-1", "0", "1")
+_GOLD_PATTERN = re.compile(r"^(-1|0|1)_([01]{4})_([0-3]{3}[01])$")
+
+
+@dataclasses.dataclass
+class MemotionTestData:
+    """The official test release: `frame` as `MemotionData.frame` (`row` is the
+    data row of 2000_testdata.csv), with the task's label columns only when
+    the gold file is present (`gold_file`, else None)."""
+
+    frame: pd.DataFrame
+    task: str
+    class_names: tuple
+    test_file: str
+    gold_file: object = None
+
+
+def find_gold_file(data_dir):
+    """The gold labels' file of a test release, under either name it circulates with; None if absent."""
+    for name in GOLD_FILES:
+        path = os.path.join(data_dir, name)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def parse_gold_label(value, file, row):
+    """`"A_BBBB_CCCC"` -> {"label": task-A index, "humour_b": ..., "humour_c": ...}."""
+    match = _GOLD_PATTERN.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise DataError(f"malformed label {value!r}; expected A_BBBB_CCCC with A in -1/0/1, B four 0/1 "
+                        f"digits and C the four levels (0-3, 0-3, 0-3, 0-1), e.g. 1_1100_1210",
+                        file=file, row=row, column="Labels")
+    a, b, c = match.groups()
+    parsed = {"label": TASK_A_CODES.index(a)}
+    for j, name in enumerate(LEVELS):
+        parsed[f"{name}_b"], parsed[f"{name}_c"] = int(b[j]), int(c[j])
+    return parsed
+
+
+def read_memotion7k_test(data_dir, task="A", text_field="text_corrected"):
+    """Read Memotion's official test release (see the module docstring).
+
+    Every meme of 2000_testdata.csv is kept, in its order, also those whose
+    image is missing (the official scorer counts all of them). With the gold
+    file, each meme gets the task's labels: task A `label`, task B / C one
+    column per label (its yes/no, or its level). Raises DataError naming file,
+    row and column for a missing file or column, a malformed gold label, a
+    test meme without gold, an image name escaping `2000_data/`.
+    """
+    data_dir = os.fspath(data_dir)
+    if task not in TASK_COLUMNS:
+        raise ValueError(f"unknown Memotion task {task!r}; expected one of {sorted(TASK_COLUMNS)}")
+    if text_field not in TEST_TEXT_COLUMNS:
+        raise DataError(f"text field {text_field!r} has no column in the test release; expected one of "
+                        f"{sorted(TEST_TEXT_COLUMNS)}", file=data_dir)
+    test_file = os.path.join(data_dir, TEST_FILE)
+    if not os.path.isdir(data_dir) or not os.path.exists(test_file):
+        raise DataError(f"{TEST_FILE} not found: the test split reads Memotion's official test release "
+                        f"({TEST_FILE}, {TEST_IMAGES_DIR}/ and, for scores, {GOLD_FILES[0]})", file=data_dir)
+    column = TEST_TEXT_COLUMNS[text_field]
+    raw = read_csv(test_file, ["Image_name", column])
+    images_dir = os.path.join(data_dir, TEST_IMAGES_DIR)
+    out = {"row": [], "image_name": [], "image_path": [], "text": []}
+    for i, (name, text) in enumerate(raw[["Image_name", column]].itertuples(index=False, name=None), start=1):
+        name = name.strip()
+        out["row"].append(i)
+        out["image_name"].append(name)
+        out["image_path"].append(resolve_inside(images_dir, name, test_file, i, "Image_name"))
+        out["text"].append(text.strip())
+    frame = pd.DataFrame(out)
+    seen = frame["image_name"].duplicated()
+    if seen.any():
+        i = int(np.flatnonzero(seen.to_numpy())[0])
+        raise DataError(f"image {frame['image_name'][i]!r} listed twice", file=test_file,
+                        row=int(frame["row"][i]), column="Image_name")
+    gold_file = find_gold_file(data_dir)
+    if gold_file is not None:
+        gold = read_csv(gold_file, ["Image_name", "Labels"])
+        labels = {}
+        for i, (name, value) in enumerate(gold[["Image_name", "Labels"]].itertuples(index=False, name=None),
+                                          start=1):
+            name = name.strip()
+            if name in labels:
+                raise DataError(f"image {name!r} listed twice", file=gold_file, row=i, column="Image_name")
+            labels[name] = parse_gold_label(value, gold_file, i)
+        absent = [(row, name) for row, name in zip(frame["row"], frame["image_name"]) if name not in labels]
+        if absent:
+            raise DataError(f"{len(absent)} test meme(s) have no gold label, the first {absent[0][1]!r}",
+                            file=test_file, row=int(absent[0][0]), column="Image_name")
+        parsed = [labels[name] for name in frame["image_name"]]
+        if task == "A":
+            frame["label"] = [p["label"] for p in parsed]
+        else:
+            suffix = "_b" if task == "B" else "_c"
+            for name in LEVELS:
+                frame[name] = [p[name + suffix] for p in parsed]
+    class_names = TASK_A_CLASSES if task == "A" else tuple(TASK_COLUMNS[task])
+    return MemotionTestData(frame=frame, task=task, class_names=class_names, test_file=test_file,
+                            gold_file=gold_file)
+
+
+def submission_lines(task, predictions):
+    """The task's answer format, one `A_BBBB_CCCC` line per meme, `9` where a task
+    is not answered. `predictions`: task A, class indices; B / C, {label: values}."""
+    lines = []
+    count = len(predictions) if task == "A" else len(next(iter(predictions.values())))
+    for i in range(count):
+        a, b, c = "9", "9999", "9999"
+        if task == "A":
+            a = TASK_A_CODES[int(predictions[i])]
+        else:
+            digits = "".join(str(int(predictions[name][i])) for name in LEVELS)
+            b, c = (digits, c) if task == "B" else (b, digits)
+        lines.append(f"{a}_{b}_{c}")
+    return lines
 
 
 # --------------------------------------------------------------------------
@@ -269,4 +407,38 @@ def write_synthetic_memotion7k(
                 "overall_sentiment": sentiment,
             })
         pd.DataFrame(rows).to_csv(os.path.join(tmp, LABELS_FILE), index=True)
+    return out_dir
+
+
+def write_synthetic_memotion7k_test(out_dir, size=60, seed=1, gold=True, gold_name=GOLD_FILES[0],
+                                    text_reliability=0.8, image_reliability=0.8, missing_images=1):
+    """Write a synthetic test release in the official layout (2000_testdata.csv,
+    2000_data/, and with `gold` the ground truth as `gold_name`), drawn like the
+    synthetic training copy so that a model trained on that one scores here.
+    The gold file lists the memes in another order than 2000_testdata.csv, as a
+    reader must join them by image name."""
+    rng = np.random.default_rng(seed)
+    labels = np.concatenate([np.full(n, c) for c, n in enumerate(_class_counts(size))])
+    rng.shuffle(labels)
+    missing = set(rng.permutation(size)[:missing_images].tolist())
+    tests, golds = [], []
+    with atomic_output_dir(out_dir, purpose="synthetic memotion7k test release") as tmp:
+        os.makedirs(os.path.join(tmp, TEST_IMAGES_DIR))
+        for i, label in enumerate(labels):
+            label = int(label)
+            text = _make_text(rng, _cue(rng, label, text_reliability))
+            name = f"test_{i + 1}{EXTENSIONS[i % len(EXTENSIONS)]}"
+            if i not in missing:
+                image = _draw_image(rng, _cue(rng, label, image_reliability), text, False)
+                if not cv2.imwrite(os.path.join(tmp, TEST_IMAGES_DIR, name), image):
+                    raise OSError(f"could not write {name}")
+            tests.append({"Image_name": name, "Image_URL": f"https://example.invalid/{name}",
+                          "OCR_extracted_text": text.upper(), "corrected_text": text})
+            levels = [int(rng.integers(len(v))) for v in LEVELS.values()]
+            golds.append({"Image_name": name, "Labels": f"{TASK_A_CODES[label]}_"
+                          f"{''.join(str(int(v > 0)) for v in levels)}_{''.join(str(v) for v in levels)}"})
+        pd.DataFrame(tests).to_csv(os.path.join(tmp, TEST_FILE), index=False)
+        if gold:
+            order = rng.permutation(size)
+            pd.DataFrame([golds[j] for j in order]).to_csv(os.path.join(tmp, gold_name), index=False)
     return out_dir

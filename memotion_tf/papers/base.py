@@ -248,7 +248,7 @@ class Paper:
                                          f"{' | '.join(self.splits)}, not {split!r}")
         return chosen
 
-    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64):
+    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64, output=None):
         """The paper's metrics of an exported SavedModel on `split` of `data_dir`,
         computed from the SavedModel alone (raw text and image bytes in)."""
         raise NotImplementedError

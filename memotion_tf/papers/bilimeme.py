@@ -884,7 +884,7 @@ class BiliMemeNet(Paper):
 
     # ---------------------------------------------------------- evaluation
 
-    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64):
+    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64, output=None):
         """Metrics of an exported BiliMemeNet SavedModel on `split` of `data_dir`,
         prepared as training prepared it (form, split and stopwords from the
         SavedModel's metadata). The chats are segmented here, as the SavedModel

@@ -861,7 +861,7 @@ class MAMISSL(Paper):
 
     # ---------------------------------------------------------- evaluation
 
-    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64):
+    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64, output=None):
         return evaluate_saved_model(saved_model, meta, data_dir, split, batch_size)
 
 

@@ -413,7 +413,7 @@ class MemotionPaper(Paper):
 
     dataset = "memotion7k"
     evaluation_split = "val"
-    splits = ("val", "train", "all")
+    splits = ("val", "train", "all", "test")
     metric_columns = (("macro_f1", "ours macro-F1"), ("accuracy", "ours accuracy"))
     primary_metric = "macro_f1"
 
@@ -547,10 +547,12 @@ class MemotionPaper(Paper):
         return [{"system": f"majority class ({what})", "baseline": True,
                  "metrics": {k: summarize_runs([v]) for k, v in metrics.items()}, "paper": {}, "seeds": []}]
 
-    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64):
+    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64, output=None):
         from memotion_tf.export import load_exported
 
         serve, _, _ = load_exported(saved_model)
+        if split == "test":
+            return self._evaluate_test(serve, saved_model, meta, data_dir, batch_size, output)
         config = config_lib.ExperimentConfig(dataset=meta["dataset"], task=meta["task"],
                                              text_field=meta["text_field"], val_fraction=meta["val_fraction"],
                                              split_seed=meta["split_seed"], folds=meta.get("folds", 0),
@@ -559,15 +561,75 @@ class MemotionPaper(Paper):
         data = prepare_data(config, data_dir, progress=False,
                             images_required=meta.get("images_required", uses_image))
         frame = data.split(split, meta.get("fold", 0), images=uses_image)
-        probabilities = []
-        for start in range(0, len(frame), batch_size):
-            chunk = frame.iloc[start:start + batch_size]
-            images = [_read_bytes(p) if uses_image else b"" for p in chunk["image_path"]]
-            out = serve(text=np.asarray(chunk["text"].astype(str), dtype=object),
-                        image=np.asarray(images, dtype=object))
-            probabilities.append(out["probabilities"].numpy())
-        probabilities = np.concatenate(probabilities) if probabilities else np.zeros((0, len(meta["class_names"])))
+        probabilities = _serve_frame(serve, frame, uses_image, batch_size, len(meta["class_names"]))
         return {"examples": len(frame), "metrics": score(data, frame, probabilities)}
+
+    def _evaluate_test(self, serve, saved_model, meta, data_dir, batch_size, output):
+        """Memotion's official test release: every meme predicted (one whose image
+        is missing or unreadable from a black picture, counted, as the official
+        scorer counts all of them), the predictions written in the task's answer
+        format, and with the gold labels the task's metrics."""
+        import os
+
+        from memotion_tf.datasets.common import check_images
+        from memotion_tf.datasets.memotion7k import read_memotion7k_test, submission_lines
+        from memotion_tf.io import atomic_write_text
+
+        test = read_memotion7k_test(data_dir, task=meta["task"], text_field=meta["text_field"])
+        frame, uses_image, replaced = test.frame, "image" in meta["modalities"], 0
+        if uses_image:
+            frame, report = check_images(frame, progress=False, required=False)
+            replaced = int((~frame["image_ok"]).sum())
+            if replaced:
+                log.warning("%d of %d test memes have no usable image: predicted from a black picture so that "
+                            "every meme is scored (%s)", replaced, len(frame), report.summary().splitlines()[0])
+        heads = task_heads(meta["task"])
+        probabilities = _serve_frame(serve, frame, uses_image, batch_size, len(meta["class_names"]),
+                                     image_size=meta.get("image_size") or 64)
+        if heads:
+            from memotion_tf.models.multi_head import head_slices
+
+            predictions = {name: probabilities[:, a:b].argmax(-1) for name, a, b in head_slices(heads)}
+        else:
+            predictions = probabilities.argmax(-1)
+        answer = output or os.path.join(os.path.dirname(os.path.abspath(saved_model)), "answer.txt")
+        atomic_write_text(answer, "\n".join(submission_lines(meta["task"], predictions)) + "\n")
+        log.info("predictions of the %d test memes written to %s (the task's answer format, A_BBBB_CCCC)",
+                 len(frame), answer)
+        report = {"examples": len(frame), "images_replaced": replaced, "answer_file": answer,
+                  "gold_file": test.gold_file}
+        if test.gold_file is None:
+            report["metrics"] = {}
+            report["note"] = (f"no gold labels in {data_dir} (Meme_groundTruth.csv): predictions written to "
+                              f"{answer} in the task's answer format, no metrics")
+        else:
+            data = PreparedData(frame, test.class_names, [], None, data_dir, False, heads)
+            report["metrics"] = score(data, frame, probabilities)
+        return report
+
+
+def _serve_frame(serve, frame, uses_image, batch_size, num_outputs, image_size=64):
+    """The SavedModel's probabilities for the memes of `frame`, `batch_size` at a time
+    (rows with `image_ok` False get a black picture)."""
+    black = None
+    probabilities = []
+    for start in range(0, len(frame), batch_size):
+        chunk = frame.iloc[start:start + batch_size]
+        images = []
+        for i, path in enumerate(chunk["image_path"]):
+            if not uses_image:
+                images.append(b"")
+            elif "image_ok" in chunk and not chunk["image_ok"].iloc[i]:
+                if black is None:
+                    import cv2
+
+                    black = cv2.imencode(".png", np.zeros((image_size, image_size, 3), np.uint8))[1].tobytes()
+                images.append(black)
+            else:
+                images.append(_read_bytes(path))
+        out = serve(text=np.asarray(chunk["text"].astype(str), dtype=object), image=np.asarray(images, dtype=object))
+        probabilities.append(out["probabilities"].numpy())
+    return np.concatenate(probabilities) if probabilities else np.zeros((0, num_outputs))
 
 
 def reads_images(config):

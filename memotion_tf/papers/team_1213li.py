@@ -868,7 +868,7 @@ class Team1213Li(Paper):
 
     # ---------------------------------------------------------- evaluation
 
-    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64):
+    def evaluate(self, saved_model, meta, data_dir, split, batch_size=64, output=None):
         """Official micro/macro F1 of an exported 1213Li SavedModel on every meme
         of `split` (a meme the SavedModel cannot read gets no technique), with
         the threshold stored in its metadata."""
