@@ -93,3 +93,27 @@ def test_task_b_refuses_losses_it_cannot_take():
     with pytest.raises(ConfigError, match="task B trains with"):
         runner.reproduce("uor", data_dir=fixtures.memotion_dir(), seeds=1, systems=["LSTM-T+GMM"],
                          overrides=TINY + ["task=B"], verbose=0, out=os.path.join(fixtures._ROOT, "refused"))
+
+
+def test_a_task_model_on_the_official_test_release_answers_its_own_task(task_run, tmp_path):
+    from memotion_tf.datasets.memotion7k import LEVELS, read_memotion7k_test, write_synthetic_memotion7k_test
+
+    task, out, results = task_run
+    release = write_synthetic_memotion7k_test(str(tmp_path / "test"), size=24, seed=2)
+    answer = str(tmp_path / "answer.txt")
+    report = runner.evaluate(os.path.join(out, results["rows"][0]["saved_model"]), release, split="test",
+                             output=answer)
+    lines = open(answer).read().splitlines()
+    assert len(lines) == 24 == report["examples"]
+    # Task B fills the BBBB block, task C the CCCC block; the others stay 9.
+    blocks = [line.split("_") for line in lines]
+    assert all(a == "9" and (c == "9999" if task == "B" else b == "9999") for a, b, c in blocks)
+    answered = [b if task == "B" else c for _, b, c in blocks]
+    gold = read_memotion7k_test(release, task=task).frame
+    labels = {name: gold[name].to_numpy() for name in LEVELS}
+    predictions = {name: np.asarray([int(digits[j]) for digits in answered]) for j, name in enumerate(LEVELS)}
+    from sklearn.metrics import f1_score
+
+    expected = np.mean([f1_score(labels[n], predictions[n], average="macro", labels=range(size), zero_division=0)
+                        for n, size in task_heads(task)])
+    assert report["metrics"]["macro_f1"] == pytest.approx(expected)
