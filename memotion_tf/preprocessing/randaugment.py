@@ -80,211 +80,201 @@ MAX_POSTERIZE_BITS_REMOVED = 4
 _SMOOTH_KERNEL = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
 
 
-# === Operations on one float32 [height, width, 3] image in [0, 1] ===
+# === Operations on float32 images in [0, 1] ===
 #
-# Written for speed on CPUs without changing a value: every op gives bit for bit
-# what its plain form gives (tests/test_randaugment.py holds each to that form):
-# fewer full-image passes (8-bit values kept as floats, a grey image broadcast
-# rather than tiled, per-channel extrema reduced along the fast axis), and the
-# shifts and shears sampled with two gathers per pixel instead of the general
-# projective kernel, with that kernel's own arithmetic.
+# Each op takes one image `[h, w, 3]` with a scalar `sign`, or a batch
+# `[k, h, w, 3]` with one sign per image `[k]`, and treats every image on its
+# own (per-image extrema, histograms, means and transforms). `rand_augment`
+# applies an op to all the images of a batch that drew it at once (see
+# `_augment_batch`); one image goes through the same code as a batch of one.
+
+def _batched(op):
+    """Let `op(images [k, h, w, 3], level, signs [k], fill_value)` take one image too."""
+
+    @functools.wraps(op)
+    def wrapper(image, level, sign, fill_value):
+        if image.shape.rank == 3:
+            return op(image[None], level, tf.reshape(sign, [1]), fill_value)[0]
+        return op(image, level, sign, fill_value)
+
+    return wrapper
+
+
+def _per_image(value):
+    """A scalar or `[k]` per-image value, shaped to broadcast over `[k, h, w, c]`."""
+    return tf.reshape(tf.cast(value, tf.float32), [-1, 1, 1, 1])
+
 
 def _blend(degenerate, image, factor):
     """PIL ImageEnhance: factor 0 gives `degenerate`, 1 the image, >1 extrapolates."""
     return tf.clip_by_value(degenerate + factor * (image - degenerate), 0.0, 1.0)
 
 
-def _affine(image, transform, fill_value):
-    """`transform` maps each output pixel (x, y) to the input point it samples,
-    in ImageProjectiveTransformV3's [a0, a1, a2, b0, b1, b2, c0, c1] form."""
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None],
-        transforms=tf.cast(transform, tf.float32)[None],
-        output_shape=tf.shape(image)[:2],
+def _enhance_factor(level, sign):
+    return _per_image(1.0 + sign * level * MAX_ENHANCE)
+
+
+def _affine(images, transforms, fill_value):
+    """`transforms[i]` maps each output pixel (x, y) of image i to the input
+    point it samples, in ImageProjectiveTransformV3's [a0, a1, a2, b0, b1, b2,
+    c0, c1] form; `images` `[k, h, w, 3]`, `transforms` `[k, 8]`."""
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=tf.cast(transforms, tf.float32),
+        output_shape=tf.shape(images)[1:3],
         fill_value=tf.cast(fill_value, tf.float32),
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
-    return out[0]
 
 
-def _sample_rows(image, x, fill_value):
-    """`out[i, j]`: row i of `image` sampled at column `x[i, j]`, bilinear,
-    `fill_value` outside the image.
-
-    What `_affine` gives for a transform that keeps every pixel in its row
-    (shifts and shears along x), with ImageProjectiveTransformV3's arithmetic:
-    weights `floor(x) + 1 - x` and `x - floor(x)` on the two columns around
-    `x`; the kernel's weights across rows are then exactly 1 and 0."""
-    width = tf.shape(image)[1]
-    x_floor = tf.floor(x)
-    weight_left = (x_floor + 1.0) - x
-    weight_right = x - x_floor
-    fill = tf.fill(tf.stack([tf.shape(image)[0], 1, 3]), tf.cast(fill_value, tf.float32))
-    # A fill column either side: column c of the image is column c + 1 here,
-    # and every column outside reads one of the two.
-    padded = tf.concat([fill, image, fill], axis=1)
-    left = tf.cast(x_floor, tf.int32)
-    columns = [tf.clip_by_value(c, -1, width) + 1 for c in (left, left + 1)]
-    values = [tf.gather(padded, c, axis=1, batch_dims=1) for c in columns]
-    return weight_left[:, :, None] * values[0] + weight_right[:, :, None] * values[1]
+def _transforms(*entries):
+    """`[k, 8]` transforms from 8 entries, each `[k]` or a number (the same for all)."""
+    size = tf.shape(next(e for e in entries if isinstance(e, tf.Tensor)))
+    return tf.stack([e if isinstance(e, tf.Tensor) else tf.fill(size, float(e)) for e in entries], axis=1)
 
 
-def _grid(height, width):
-    """Output pixel coordinates as the projective kernel converts them: float rows [h, 1], columns [1, w]."""
-    return (tf.cast(tf.range(height), tf.float32)[:, None], tf.cast(tf.range(width), tf.float32)[None, :])
-
-
-def _sample_along_x(image, offset, slope):
-    """Samples at x = (column + slope x row) + offset, as `_affine` computes them
-    for the transform [1, slope, offset, 0, 1, 0, 0, 0]."""
-    size = tf.shape(image)
-    rows, columns = _grid(size[0], size[1])
-    return tf.broadcast_to((columns + slope * rows) + offset, size[:2])
-
-
-def _centre(image):
-    size = tf.cast(tf.shape(image)[:2], tf.float32)
+def _centre(images):
+    size = tf.cast(tf.shape(images)[1:3], tf.float32)
     return (size[1] - 1.0) / 2.0, (size[0] - 1.0) / 2.0
 
 
-def _to_8bit(image):
+def _to_8bit(images):
     """`round(x * 255)` as floats holding integers 0..255 (exact, and no casts)."""
-    return tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0)
+    return tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0)
 
 
-def _channel_extrema(image):
-    """Per-channel (min, max), each `[3]`: reduced over a `[3, pixels]` view,
-    along its contiguous axis, which is several times faster than over the
-    image's two leading axes (the same values: min and max do not round)."""
-    channels = tf.transpose(tf.reshape(image, [-1, 3]))
-    return tf.reduce_min(channels, axis=1), tf.reduce_max(channels, axis=1)
-
-
-def identity(image, level, sign, fill_value):
+@_batched
+def identity(images, level, sign, fill_value):
     del level, sign, fill_value
-    return image
+    return images
 
 
-def autocontrast(image, level, sign, fill_value):
+@_batched
+def autocontrast(images, level, sign, fill_value):
     del level, sign, fill_value
-    low, high = _channel_extrema(image)
+    # Per image and channel, reduced over a [k, 3, pixels] view along its
+    # contiguous axis: several times faster than over the two image axes.
+    shape = tf.shape(images)
+    channels = tf.transpose(tf.reshape(images, [shape[0], -1, 3]), [0, 2, 1])
+    low = tf.reduce_min(channels, axis=2)[:, None, None, :]
+    high = tf.reduce_max(channels, axis=2)[:, None, None, :]
     # A constant channel has no range to stretch; PIL leaves it as is.
     flat = high <= low
     scale = tf.where(flat, tf.ones_like(high), 1.0 / tf.where(flat, tf.ones_like(high), high - low))
     offset = tf.where(flat, tf.zeros_like(low), low)
-    return tf.clip_by_value((image - offset) * scale, 0.0, 1.0)
+    return tf.clip_by_value((images - offset) * scale, 0.0, 1.0)
 
 
-def equalize(image, level, sign, fill_value):
+@_batched
+def equalize(images, level, sign, fill_value):
     del level, sign, fill_value
-    values = tf.cast(_to_8bit(image), tf.int32)
-    channels = tf.shape(image)[-1]
-    # One bincount for all channels: channel c's bins are 256c .. 256c + 255.
-    bins = values + 256 * tf.range(channels)
-    histogram = tf.math.bincount(tf.reshape(bins, [-1]), minlength=256 * channels,
-                                 maxlength=256 * channels, dtype=tf.int32)
-    histogram = tf.reshape(histogram, [channels, 256])
-    cdf = tf.cast(tf.cumsum(histogram, axis=1), tf.float32)
-    pixels = cdf[:, -1:]
-    cdf_min = tf.reduce_min(tf.where(histogram > 0, cdf, pixels), axis=1, keepdims=True)
+    values = tf.cast(_to_8bit(images), tf.int32)
+    count = tf.shape(images)[0]
+    # One bincount for every image and channel: image i's channel c has bins
+    # 768i + 256c .. 768i + 256c + 255.
+    bins = values + 256 * tf.range(3) + 768 * tf.range(count)[:, None, None, None]
+    histogram = tf.math.bincount(tf.reshape(bins, [-1]), minlength=768 * count,
+                                 maxlength=768 * count, dtype=tf.int32)
+    histogram = tf.reshape(histogram, [count, 3, 256])
+    cdf = tf.cast(tf.cumsum(histogram, axis=2), tf.float32)
+    pixels = cdf[:, :, -1:]
+    cdf_min = tf.reduce_min(tf.where(histogram > 0, cdf, pixels), axis=2, keepdims=True)
     spread = pixels - cdf_min
     lut = tf.round((cdf - cdf_min) / tf.maximum(spread, 1.0) * 255.0)
-    lut = tf.where(spread > 0, lut, tf.cast(tf.range(256), tf.float32)[None, :])
-    # Scaled to [0, 1] in the 768-entry table rather than after the lookup.
+    lut = tf.where(spread > 0, lut, tf.cast(tf.range(256), tf.float32))
+    # Scaled to [0, 1] in the table rather than after the lookup.
     return tf.gather(tf.reshape(lut / 255.0, [-1]), bins)
 
 
-def rotate(image, level, sign, fill_value):
+@_batched
+def rotate(images, level, sign, fill_value):
     angle = sign * level * MAX_ROTATE_DEGREES * math.pi / 180.0
     cos, sin = tf.cos(angle), tf.sin(angle)
-    cx, cy = _centre(image)
+    cx, cy = _centre(images)
     # Rotation about the image centre (which maps to itself).
-    transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy,
-                          sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
-    return _affine(image, transform, fill_value)
+    return _affine(images, _transforms(cos, -sin, cx - cos * cx + sin * cy,
+                                       sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0), fill_value)
 
 
-def solarize(image, level, sign, fill_value):
+@_batched
+def solarize(images, level, sign, fill_value):
     del sign, fill_value
     threshold = tf.cast(tf.cast(256.0 * (1.0 - level), tf.int32), tf.float32)
-    values = _to_8bit(image)
+    values = _to_8bit(images)
     return tf.where(values >= threshold, 255.0 - values, values) / 255.0
 
 
-def color(image, level, sign, fill_value):
+@_batched
+def color(images, level, sign, fill_value):
     del fill_value
-    # [h, w, 1], broadcast over the channels by the blend.
-    grey = tf.image.rgb_to_grayscale(image)
-    return _blend(grey, image, 1.0 + sign * level * MAX_ENHANCE)
+    # [k, h, w, 1], broadcast over the channels by the blend.
+    grey = tf.image.rgb_to_grayscale(images)
+    return _blend(grey, images, _enhance_factor(level, sign))
 
 
-def posterize(image, level, sign, fill_value):
+@_batched
+def posterize(images, level, sign, fill_value):
     del sign, fill_value
     # Dropping the low bits of an 8-bit value: floor(v / 2^bits) x 2^bits, exact in floats.
     dropped = tf.cast(tf.floor(level * MAX_POSTERIZE_BITS_REMOVED), tf.int32)
     step = tf.cast(tf.bitwise.left_shift(1, dropped), tf.float32)
-    return tf.floor(_to_8bit(image) / step) * step / 255.0
+    return tf.floor(_to_8bit(images) / step) * step / 255.0
 
 
-def contrast(image, level, sign, fill_value):
+@_batched
+def contrast(images, level, sign, fill_value):
     del fill_value
-    mean = tf.reduce_mean(tf.image.rgb_to_grayscale(image))
-    return _blend(mean, image, 1.0 + sign * level * MAX_ENHANCE)
+    mean = tf.reduce_mean(tf.image.rgb_to_grayscale(images), axis=[1, 2, 3], keepdims=True)
+    return _blend(mean, images, _enhance_factor(level, sign))
 
 
-def brightness(image, level, sign, fill_value):
+@_batched
+def brightness(images, level, sign, fill_value):
     del fill_value
-    return _blend(tf.zeros_like(image), image, 1.0 + sign * level * MAX_ENHANCE)
+    return _blend(tf.zeros_like(images), images, _enhance_factor(level, sign))
 
 
-def sharpness(image, level, sign, fill_value):
+@_batched
+def sharpness(images, level, sign, fill_value):
     del fill_value
     kernel = tf.constant(_SMOOTH_KERNEL, tf.float32)
     kernel = tf.tile((kernel / tf.reduce_sum(kernel))[:, :, None, None], [1, 1, 3, 1])
-    smooth = tf.nn.depthwise_conv2d(image[None], kernel, strides=[1, 1, 1, 1], padding="VALID")[0]
+    size = tf.shape(images)
+    smooth = tf.nn.depthwise_conv2d(images, kernel, strides=[1, 1, 1, 1], padding="VALID")
+    # On an empty batch the convolution keeps the input's size; its VALID size is h-2, w-2.
+    smooth = smooth[:, :size[1] - 2, :size[2] - 2]
     # PIL keeps the one-pixel border of the original image.
-    smooth = tf.pad(smooth, [[1, 1], [1, 1], [0, 0]])
-    size = tf.shape(image)
-    interior = tf.pad(tf.ones(size[:2] - 2), [[1, 1], [1, 1]])[:, :, None] > 0
-    smooth = tf.where(interior, smooth, image)
-    return _blend(smooth, image, 1.0 + sign * level * MAX_ENHANCE)
+    smooth = tf.pad(smooth, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    interior = tf.pad(tf.ones(size[1:3] - 2), [[1, 1], [1, 1]])[None, :, :, None] > 0
+    smooth = tf.where(interior, smooth, images)
+    return _blend(smooth, images, _enhance_factor(level, sign))
 
 
-def _transposed(op, image, *args):
-    """`op` on the image with rows and columns swapped, swapped back: a shift
-    or shear along y as one along x."""
-    return tf.transpose(op(tf.transpose(image, [1, 0, 2]), *args), [1, 0, 2])
-
-
-def _shear_rows(image, shear, offset, fill_value):
-    return _sample_rows(image, _sample_along_x(image, offset, shear), fill_value)
-
-
-def shear_x(image, level, sign, fill_value):
-    # The transform [1, shear, -shear x cy, 0, 1, 0, 0, 0].
+@_batched
+def shear_x(images, level, sign, fill_value):
     shear = sign * level * MAX_SHEAR
-    _, cy = _centre(image)
-    return _shear_rows(image, shear, -shear * cy, fill_value)
+    _, cy = _centre(images)
+    return _affine(images, _transforms(1.0, shear, -shear * cy, 0.0, 1.0, 0.0, 0.0, 0.0), fill_value)
 
 
-def shear_y(image, level, sign, fill_value):
-    # The transform [1, 0, 0, shear, 1, -shear x cx, 0, 0]: a shear along x of the transposed image.
+@_batched
+def shear_y(images, level, sign, fill_value):
     shear = sign * level * MAX_SHEAR
-    cx, _ = _centre(image)
-    return _transposed(_shear_rows, image, shear, -shear * cx, fill_value)
+    cx, _ = _centre(images)
+    return _affine(images, _transforms(1.0, 0.0, 0.0, shear, 1.0, -shear * cx, 0.0, 0.0), fill_value)
 
 
-def translate_x(image, level, sign, fill_value):
-    # The transform [1, 0, shift, 0, 1, 0, 0, 0].
-    shift = sign * level * MAX_TRANSLATE * tf.cast(tf.shape(image)[1], tf.float32)
-    return _shear_rows(image, 0.0, shift, fill_value)
+@_batched
+def translate_x(images, level, sign, fill_value):
+    shift = sign * level * MAX_TRANSLATE * tf.cast(tf.shape(images)[2], tf.float32)
+    return _affine(images, _transforms(1.0, 0.0, shift, 0.0, 1.0, 0.0, 0.0, 0.0), fill_value)
 
 
-def translate_y(image, level, sign, fill_value):
-    # The transform [1, 0, 0, 0, 1, shift, 0, 0].
-    shift = sign * level * MAX_TRANSLATE * tf.cast(tf.shape(image)[0], tf.float32)
-    return _transposed(_shear_rows, image, 0.0, shift, fill_value)
+@_batched
+def translate_y(images, level, sign, fill_value):
+    shift = sign * level * MAX_TRANSLATE * tf.cast(tf.shape(images)[1], tf.float32)
+    return _affine(images, _transforms(1.0, 0.0, 0.0, 0.0, 1.0, shift, 0.0, 0.0), fill_value)
 
 
 OPS = (identity, autocontrast, equalize, rotate, solarize, color, posterize, contrast,
@@ -330,6 +320,29 @@ def _augment_one(image, seed, num_ops, level, fill_value):
     return image
 
 
+def _augment_batch(images, seeds, num_ops, level, fill_value):
+    """What `_augment_one` gives each image with its seed, computed op by op:
+    at every step the images that drew the same op go through it together
+    (`tf.dynamic_partition`, then `tf.dynamic_stitch` back into place).
+
+    No `Case` and no loop over images: inside `tf.data` each `Case` (or
+    `tf.map_fn` step) is a function call costing far more than the op itself
+    (several times the whole augmentation at N = 14); here every op runs as
+    plain ops, once per step on its share of the batch (often none)."""
+    op_indices, signs = tf.map_fn(lambda seed: sample_policy(seed, num_ops), seeds,
+                                  fn_output_signature=(tf.TensorSpec([num_ops], tf.int32),
+                                                       tf.TensorSpec([num_ops], tf.float32)))
+    positions = tf.range(tf.shape(images)[0])
+    for step in range(num_ops):
+        ops = op_indices[:, step]
+        groups = tf.dynamic_partition(images, ops, len(OPS))
+        group_signs = tf.dynamic_partition(signs[:, step], ops, len(OPS))
+        where = tf.dynamic_partition(positions, ops, len(OPS))
+        outputs = [op(group, level, sign, fill_value) for op, group, sign in zip(OPS, groups, group_signs)]
+        images = tf.ensure_shape(tf.dynamic_stitch(where, outputs), images.shape)
+    return images
+
+
 def rand_augment(images, seed, num_ops=2, magnitude=9, max_value=1.0, fill_value=0.5):
     """Stateless RandAugment of one image or a batch, each image with its own ops.
 
@@ -365,9 +378,7 @@ def rand_augment(images, seed, num_ops=2, magnitude=9, max_value=1.0, fill_value
     if images.shape.rank == 3:
         x = _augment_one(x, seed, num_ops, level, fill_value)
     else:
-        seeds = per_image_seeds(seed, tf.shape(x)[0])
-        x = tf.map_fn(lambda args: _augment_one(args[0], args[1], num_ops, level, fill_value),
-                      (x, seeds), fn_output_signature=tf.TensorSpec(x.shape[1:], tf.float32))
+        x = _augment_batch(x, per_image_seeds(seed, tf.shape(x)[0]), num_ops, level, fill_value)
     x = tf.clip_by_value(x, 0.0, 1.0) * max_value
     return tf.ensure_shape(tf.cast(x, dtype), images.shape)
 
