@@ -15,9 +15,10 @@ runs (`runner.reproduce(paper, profile="paper")`):
   allocated), whether that fits a 16 GB GPU and, if not, the gradient
   accumulation steps that would (`accumulation_steps`).
 
-Each paper runs in its own process (the models of one paper at a time; the
-process's memory is returned to the system when it ends), and the table
-gives the peak resident memory of each.
+Each row runs in its own process (one after another; a process's memory is
+returned to the system when it ends, so the check needs the largest row's
+memory, not the sum of a paper's rows), and the table gives the peak
+resident memory of each row.
 
     python -m memotion_tf.paper_check                 # every paper
     python -m memotion_tf.paper_check --paper uor     # one paper
@@ -106,9 +107,13 @@ def call_saved_model(path):
     return params, outputs
 
 
-def check_paper(name, work_dir, overrides=(), systems=None, capacity_gb=GPU_MEMORY_GB):
+def check_paper(name, work_dir, overrides=(), systems=None, capacity_gb=GPU_MEMORY_GB, merge=False):
     """Run `name`'s paper profile through the runner as the module docstring
-    says; returns one dict per row (system, params, memory, fits, ...)."""
+    says; returns one dict per row (system, params, memory, fits, ...).
+
+    `work_dir` holds the tiny data set and OUT; with `merge`, rows checked
+    before in the same `work_dir` (by another process) stay in OUT, so that
+    rows building on others find their records."""
     from memotion_tf import paths
     from memotion_tf.papers import get_paper
 
@@ -117,7 +122,7 @@ def check_paper(name, work_dir, overrides=(), systems=None, capacity_gb=GPU_MEMO
     previous_home = os.environ.get(paths.HOME_VARIABLE)
     os.environ[paths.HOME_VARIABLE] = os.path.join(work_dir, "home")
     try:
-        return _check_paper(name, paper, work_dir, overrides, systems, capacity_gb)
+        return _check_paper(name, paper, work_dir, overrides, systems, capacity_gb, merge)
     finally:
         if previous_home is None:
             os.environ.pop(paths.HOME_VARIABLE, None)
@@ -125,11 +130,21 @@ def check_paper(name, work_dir, overrides=(), systems=None, capacity_gb=GPU_MEMO
             os.environ[paths.HOME_VARIABLE] = previous_home
 
 
-def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb):
+def row_names(name, overrides=()):
+    """The rows of `name`'s paper profile, in table order, as the check runs them."""
+    from memotion_tf.papers import get_paper
+
+    overrides = [*CHECK_OVERRIDES, *PAPER_OVERRIDES.get(name, ()), *overrides]
+    return [c.system for c in get_paper(name).load_configs("paper", overrides)]
+
+
+def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb, merge=False):
     from memotion_tf import runner
     from memotion_tf.training import memory
 
-    data_dir = write_tiny_data(paper.dataset, os.path.join(work_dir, "data"))
+    data_dir = os.path.join(work_dir, "data")
+    if not os.path.isdir(data_dir):
+        write_tiny_data(paper.dataset, data_dir)
     measured = {}
 
     def observe(unit, fit, model):
@@ -158,7 +173,7 @@ def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb):
         begun = time.monotonic()
         results = runner.reproduce(name, profile="paper", data_dir=data_dir, out=out, seeds=1, systems=[system],
                                    overrides=overrides, observers=[observe], verbose=0,
-                                   merge=i > 0)
+                                   merge=merge or i > 0)
         times[system] = round(time.monotonic() - begun, 1)
         _free_models()
         for row in results["rows"]:
@@ -173,7 +188,7 @@ def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb):
     rows = []
     capacity = capacity_gb * memory.GiB
     for row in results["rows"]:
-        if row.get("baseline"):
+        if row.get("baseline") or row["system"] not in names:
             continue
         entry = {"paper": name, "system": row["system"], "key": {k: row[k] for k in ("ratio",) if k in row},
                  "row_time_s": times.get(row["system"])}
@@ -197,14 +212,15 @@ def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb):
     return {"paper": name, "rows": rows, "wall_time_s": round(time.monotonic() - started, 1)}
 
 
-def _run_one(name, args, out_json):
-    """`check_paper` in a child process; (its report, peak RSS in bytes, wall seconds)."""
+def _run_one(name, args, out_json, systems, work_dir, merge):
+    """`check_paper` of the rows `systems` in a child process; (its report,
+    peak RSS in bytes, wall seconds, exit code)."""
     command = [sys.executable, "-m", "memotion_tf.paper_check", "--paper", name, "--json", out_json,
-               "--capacity-gb", str(args.capacity_gb)]
+               "--capacity-gb", str(args.capacity_gb), "--work", work_dir, "--systems", *systems]
     for item in args.set:
         command += ["--set", item]
-    if args.systems:
-        command += ["--systems", *args.systems]
+    if merge:
+        command.append("--merge")
     started = time.monotonic()
     process = subprocess.Popen(command)
     _, status, usage = os.wait4(process.pid, 0)
@@ -221,8 +237,8 @@ def _run_one(name, args, out_json):
 def table(reports, capacity_gb=GPU_MEMORY_GB):
     """The check's table, as Markdown."""
     lines = [f"| paper | row | SavedModel parameters | trained parameters | train-step memory (GiB, batch) | "
-             f"fits {capacity_gb} GB | accumulation steps | SavedModel |",
-             "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |"]
+             f"fits {capacity_gb} GB | accumulation steps | SavedModel | peak RSS here (GiB) |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | --- | ---: |"]
     for report in reports:
         for row in report["rows"]:
             system = row["system"] + (f" (ratio {row['key']['ratio']})" if row["key"].get("ratio") else "")
@@ -234,7 +250,8 @@ def table(reports, capacity_gb=GPU_MEMORY_GB):
             served = f"{row['saved_model_params']:,}" if "saved_model_params" in row else "-"
             trained = f"{row['trained_params']:,}" if "trained_params" in row else "-"
             lines.append(f"| {report['paper']} | {system} | {served} | {trained} | {memory_cell} | {fits} | {steps_cell} | "
-                         f"{'loaded, called' if 'saved_model_params' in row else 'none'} |")
+                         f"{'loaded, called' if 'saved_model_params' in row else 'none'} | "
+                         f"{row['peak_rss_gib'] if 'peak_rss_gib' in row else '-'} |")
     return "\n".join(lines)
 
 
@@ -247,28 +264,52 @@ def main(argv=None):
                         help="config override for every row (after the check's own)")
     parser.add_argument("--capacity-gb", type=float, default=GPU_MEMORY_GB, help="the GPU memory to compare with")
     parser.add_argument("--json", help="(internal) write one paper's report here instead of printing a table")
+    parser.add_argument("--work", help="(internal, with --json) the paper's working folder, shared by its rows")
+    parser.add_argument("--merge", action="store_true", help="(internal, with --json) keep earlier rows in OUT")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.json:
         if not args.paper or len(args.paper) != 1:
             parser.error("--json checks one --paper")
-        with tempfile.TemporaryDirectory(prefix="paper-check-") as work:
-            report = check_paper(args.paper[0], work, overrides=args.set, systems=args.systems,
-                                 capacity_gb=args.capacity_gb)
+        if args.work:
+            os.makedirs(args.work, exist_ok=True)
+            report = check_paper(args.paper[0], args.work, overrides=args.set, systems=args.systems,
+                                 capacity_gb=args.capacity_gb, merge=args.merge)
+        else:
+            with tempfile.TemporaryDirectory(prefix="paper-check-") as work:
+                report = check_paper(args.paper[0], work, overrides=args.set, systems=args.systems,
+                                     capacity_gb=args.capacity_gb)
         with open(args.json, "w") as f:
             json.dump(report, f)
         return 0
+    if args.systems and len(args.paper or PAPERS) != 1:
+        parser.error("--systems needs exactly one --paper")
     started = time.monotonic()
     reports, failed, peak = [], [], 0
     with tempfile.TemporaryDirectory(prefix="paper-check-") as work:
         for name in args.paper or PAPERS:
-            report, rss, wall, code = _run_one(name, args, os.path.join(work, f"{name}.json"))
+            # Each row in its own process, one after another in the paper's
+            # folder: a process's memory goes back to the system when it ends,
+            # so the peak is the largest row's, not the sum of the rows' (what
+            # TensorFlow keeps of a full-size model after clear_session adds
+            # up: CN-HIT's seven rows in one process peaked at 23 GiB).
+            report, rss, wall = {"paper": name, "rows": [], "wall_time_s": 0.0}, 0, 0.0
+            for i, system in enumerate(args.systems or row_names(name, args.set)):
+                one, row_rss, row_wall, code = _run_one(name, args, os.path.join(work, f"{name}-{i}.json"),
+                                                        [system], os.path.join(work, name), merge=i > 0)
+                rss, wall = max(rss, row_rss), wall + row_wall
+                log.info("paper-check %s / %s: %s in %.0f s, peak RSS %.1f GiB", name, system,
+                         "ok" if one else "FAILED", row_wall, row_rss / 1024 ** 3)
+                if one is None:
+                    failed.append(f"{name} / {system} (exit code {code})")
+                    continue
+                for row in one["rows"]:
+                    row["peak_rss_gib"] = round(row_rss / 1024 ** 3, 2)
+                report["rows"] += one["rows"]
+                report["wall_time_s"] += one["wall_time_s"]
             peak = max(peak, rss)
-            log.info("paper-check %s: %s in %.0f s, peak RSS %.1f GiB", name, "ok" if report else "FAILED",
-                     wall, rss / 1024 ** 3)
-            if report is None:
-                failed.append(f"{name} (exit code {code})")
-                continue
+            log.info("paper-check %s: %d rows in %.0f s, peak RSS %.1f GiB", name, len(report["rows"]), wall,
+                     rss / 1024 ** 3)
             report.update(peak_rss_gib=round(rss / 1024 ** 3, 2), process_wall_s=round(wall, 1))
             reports.append(report)
     print(table(reports, args.capacity_gb))

@@ -129,3 +129,18 @@ def test_paper_check_runs_a_row_through_the_runner(tmp_path, caplog):
 def test_call_saved_model_refuses_a_folder_that_is_not_one(tmp_path):
     with pytest.raises(OSError):
         paper_check.call_saved_model(str(tmp_path))
+
+
+def test_each_row_runs_in_its_own_process_and_the_rows_share_one_out(capsys):
+    """Two UoR rows, each in a child process over the same tiny data and OUT:
+    both checked (trained, exported, reloaded) and in the table, each with
+    its own process's peak memory."""
+    code = paper_check.main(["--paper", "uor", "--systems", "LSTM-T", "Conv1D-T", "--set", "max_length=32"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    lines = [line for line in printed.splitlines() if line.startswith("| uor |")]
+    assert [line.split(" | ")[1] for line in lines] == ["LSTM-T", "Conv1D-T"]
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[7] == "loaded, called" and 0.1 < float(cells[8]) < 8  # GiB of one small row's process
+    assert "paper-check:" in printed and "FAILED" not in printed
