@@ -251,7 +251,8 @@ def test_evaluate_from_the_saved_model_alone_equals_the_table(run, corpus):
     # Through the CLI: a 1213Li model is scored on dev unless --split says otherwise ("val" means dev).
     for row, split in ((results["rows"][3], None), (results["rows"][3], "val"), (results["rows"][4], "test")):
         report = cli._cmd_evaluate(argparse.Namespace(saved_model=os.path.join(out, row["saved_model"]),
-                                                      data_dir=corpus, split=split, batch_size=32))
+                                                      data_dir=corpus, split=split, batch_size=32,
+                                                      output=None))
         split = report["split"]
         assert split in ("dev", "test")
         assert report["examples"] == SIZES[1 if split == "dev" else 2]

@@ -93,7 +93,8 @@ def test_metrics_from_the_saved_models_alone_equal_the_recorded_ones(raw_run):
             record = json.load(f)
         # Through the CLI without --split: a danmu model is scored on test, as the paper reports.
         report = cli._cmd_evaluate(argparse.Namespace(saved_model=saved_model, split=None,
-                                                      data_dir=bilimeme_fixtures.danmu_dir(), batch_size=64))
+                                                      data_dir=bilimeme_fixtures.danmu_dir(), batch_size=64,
+                                                      output=None))
         assert report["split"] == "test"
         for metric, value in record["metrics"].items():
             assert report["metrics"][metric] == pytest.approx(value, abs=1e-9), (row["system"], metric)

@@ -77,7 +77,7 @@ def test_every_saved_model_reproduces_its_runs_metrics(cnhit_run):
         record = json.load(open(os.path.join(os.path.dirname(saved), "runs", "seed_0.json")))
         report = cli._cmd_evaluate(type("Args", (), {
             "saved_model": saved, "data_dir": data_dir(), "split": "val",
-            "batch_size": 64})())
+            "batch_size": 64, "output": None})())
         assert report["examples"] == len(record["val_predictions"]), row["system"]
         assert report["metrics"]["accuracy"] == pytest.approx(record["metrics"]["accuracy"], abs=1e-9), row["system"]
 

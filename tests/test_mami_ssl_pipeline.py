@@ -205,7 +205,7 @@ def test_evaluate_from_the_saved_model_alone_equals_training_metrics(ssl_run):
     record = first_record(out, row)
     # Through the CLI without --split: a MAMI model is scored on test, as the paper reports.
     report = cli._cmd_evaluate(argparse.Namespace(saved_model=saved_model(out, row), data_dir=helpers.mami_dir(),
-                                                  split=None, batch_size=5))
+                                                  split=None, batch_size=5, output=None))
     assert report["split"] == "test"
     assert (report["system"], report["label_ratio"], report["examples"]) == ("Ours", 0.3, 16)
     assert report["metrics"]["weighted_f1"] == pytest.approx(record["metrics"]["weighted_f1"], abs=1e-9)
