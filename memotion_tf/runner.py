@@ -236,7 +236,16 @@ def _load_record(path, signature):
 
 def _keep_backup_of(backup_dir, signature):
     """A seed's backup resumes only the training it was made for: one left by
-    another config (or data) is removed before training starts."""
+    another config (or data) is removed before training starts.
+
+    Only the process that owns `backup_dir` does this: a non-chief worker,
+    whose writes go elsewhere (`io.write_path`), reads the chief's backup and
+    must not remove it (it did, racing the chief's first write of
+    signature.json, which then failed with "No such file or directory")."""
+    from memotion_tf.io import write_path
+
+    if os.path.abspath(write_path(backup_dir)) != os.path.abspath(backup_dir):
+        return
     path = os.path.join(backup_dir, "signature.json")
     if os.path.isdir(backup_dir):
         saved = None

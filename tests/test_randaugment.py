@@ -262,5 +262,5 @@ def test_batches_in_a_dataset_use_no_case_and_no_loop_over_images():
 def test_benchmark_runs_on_tiny_input():
     from memotion_tf.benchmarks.randaugment import randaugment_throughput
 
-    rates, cpu = randaugment_throughput(images=4, size=SIZE, num_ops=2, magnitude=PAPER_M, batch_size=2)
-    assert len(rates) == len(cpu) == 2 and min(rates) > 0 and min(cpu) > 0
+    ours, theirs = randaugment_throughput(images=4, size=SIZE, num_ops=2, magnitude=PAPER_M, batch_size=2)
+    assert ours > 0 and theirs > 0

@@ -238,3 +238,27 @@ def test_the_backup_outlives_a_kill_during_the_export_or_the_record(synthetic_co
     assert os.path.exists(record) and not os.path.exists(backup)
     # Resumed after the last epoch: the one epoch trained before the kills is the only one.
     assert len(json.load(open(record))["history"]["loss"]) == 1
+
+
+def test_a_non_chief_worker_leaves_the_chiefs_backup_alone(tmp_path, monkeypatch):
+    """A worker whose writes are redirected (a non-chief) neither removes nor
+    writes the shared backup, even one made for another signature: the chief
+    owns it (the non-chief's removal raced the chief's write of signature.json)."""
+    import json
+
+    from memotion_tf import io, runner
+
+    backup = tmp_path / "out" / "LSTM-T" / "backup" / "seed_0"
+    backup.mkdir(parents=True)
+    (backup / "signature.json").write_text(json.dumps({"config": "the chief's"}))
+    (backup / "weights.keras").write_text("the chief's weights")
+    monkeypatch.setattr(io, "_redirects", [])
+    io.redirect_writes(str(tmp_path / "out"), str(tmp_path / "private"))
+    runner._keep_backup_of(str(backup), {"config": "another"})
+    assert json.loads((backup / "signature.json").read_text()) == {"config": "the chief's"}
+    assert (backup / "weights.keras").exists() and not (tmp_path / "private").exists()
+    # The owner itself still removes a backup made for another signature.
+    monkeypatch.setattr(io, "_redirects", [])
+    runner._keep_backup_of(str(backup), {"config": "another"})
+    assert json.loads((backup / "signature.json").read_text()) == {"config": "another"}
+    assert not (backup / "weights.keras").exists()
