@@ -212,26 +212,139 @@ def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb, merge=F
     return {"paper": name, "rows": rows, "wall_time_s": round(time.monotonic() - started, 1)}
 
 
-def _run_one(name, args, out_json, systems, work_dir, merge):
-    """`check_paper` of the rows `systems` in a child process; (its report,
-    peak RSS in bytes, wall seconds, exit code)."""
+# Peak resident memory (GiB) of each row's process, as measured by this check
+# in a CI simulation on this 2-core, 24 GiB machine (2026-11-29; float32 on
+# the CPU). Two rows run side by side only when their peaks, each with
+# PEAK_MARGIN, fit the machine's RAM less RESERVE_GIB; a row not listed here
+# is taken to need the whole machine and runs alone.
+ROW_PEAK_GIB = {
+    "uor": {"LSTM-T": 1.2, "LSTM-T+GMM": 1.2, "Conv1D-T": 1.2, "Conv1D-T+GMM": 1.2, "CNN-I": 1.4,
+            "CNN-LSTM-TI": 1.5},
+    "cnhit": {"HFM": 7.7, "TFNet": 7.4, "TFNet+TSA": 7.5, "ResNet": 4.1, "BERT": 5.1, "ResNet+TSA+RA": 4.2,
+              "BERT+TSA+KL": 11.7},
+    "1213li": {"RoBERTa+ResNet-50": 6.1, "+ visual att": 6.0, "+ textual att": 6.0, "+ full att": 6.1,
+               "1213Li": 10.3},
+    "mami-ssl": {"Ours": 5.3, "w/o CROM-AE encoders": 5.1, "w/o DB loss": 5.2,
+                 "w/o DB loss + CROM-AE encoders": 5.1, "Supervised CLIP features (linear)": 5.1},
+    "bilimeme": {"Linear baseline": 1.2, "Chinese BERT": 6.6, "Prompt 1: question": 7.9,
+                 "Prompt 2: text classification": 7.9, "Prompt 3: danmu classification": 7.9,
+                 "Prompt 4: internet meme classification": 7.9, "Prompt tuning": 11.8},
+}
+PEAK_MARGIN = 1.15
+RESERVE_GIB = 3.0
+# Seconds each paper's rows took one after another in that run: the paper
+# with the most left goes first, so that the two lanes end together.
+PAPER_SECONDS = {"uor": 82, "cnhit": 887, "1213li": 652, "mami-ssl": 391, "bilimeme": 691}
+
+
+def machine_memory_gib():
+    """The machine's RAM in GiB (MemTotal)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3
+    except (ValueError, OSError, AttributeError):
+        return 0.0
+
+
+def row_peak_gib(paper, system, budget_gib):
+    """The memory the scheduler sets aside for a row: its measured peak with
+    the margin, or the whole budget for a row never measured."""
+    peak = ROW_PEAK_GIB.get(paper, {}).get(system)
+    return budget_gib if peak is None else peak * PEAK_MARGIN
+
+
+def pick_next(queues, running_papers, used_gib, budget_gib, seconds_left):
+    """The paper whose next row starts now, or None: papers with rows left and
+    none running (a paper's rows run in table order, later rows read earlier
+    rows' records), the most seconds left first, whose next row fits beside
+    the running ones (anything fits when nothing runs)."""
+    waiting = [p for p in queues if queues[p] and p not in running_papers]
+    for paper in sorted(waiting, key=lambda p: -seconds_left(p)):
+        need = row_peak_gib(paper, queues[paper][0][1], budget_gib)
+        if not running_papers or used_gib + need <= budget_gib:
+            return paper
+    return None
+
+
+def _start_row(name, args, out_json, system, work_dir, merge, log_path):
+    """`check_paper` of one row in a child process writing to `log_path`."""
     command = [sys.executable, "-m", "memotion_tf.paper_check", "--paper", name, "--json", out_json,
-               "--capacity-gb", str(args.capacity_gb), "--work", work_dir, "--systems", *systems]
+               "--capacity-gb", str(args.capacity_gb), "--work", work_dir, "--systems", system]
     for item in args.set:
         command += ["--set", item]
     if merge:
         command.append("--merge")
-    started = time.monotonic()
-    process = subprocess.Popen(command)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - started
-    rss = usage.ru_maxrss * 1024  # kilobytes on Linux
-    report = None
-    if process.returncode == 0 and os.path.exists(out_json):
-        with open(out_json) as f:
-            report = json.load(f)
-    return report, rss, wall, process.returncode
+    with open(log_path, "w") as log_file:
+        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+
+
+def _tail(path, lines=60):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def run_rows(args, papers, work):
+    """Every row of `papers`, each in its own process, up to `args.jobs` at
+    once (rows of different papers, within the memory budget). Returns
+    (reports in `papers` order, failed rows, peak RSS of any row)."""
+    queues = {name: list(enumerate(args.systems or row_names(name, args.set))) for name in papers}
+    totals = {name: max(len(queues[name]), 1) for name in papers}
+    reports = {name: {"paper": name, "rows": [], "wall_time_s": 0.0, "peak_rss_gib": 0.0, "process_wall_s": 0.0}
+               for name in papers}
+    budget = max(machine_memory_gib() - RESERVE_GIB, 1.0)
+    count, done, failed, peak = sum(len(q) for q in queues.values()), 0, [], 0
+    running, started = {}, time.monotonic()
+
+    def seconds_left(paper):
+        return PAPER_SECONDS.get(paper, 600) * len(queues[paper]) / totals[paper]
+
+    while True:
+        while len(running) < args.jobs:
+            used = sum(r["need"] for r in running.values())
+            name = pick_next(queues, {r["paper"] for r in running.values()}, used, budget, seconds_left)
+            if name is None:
+                break
+            i, system = queues[name].pop(0)
+            folder = os.path.join(work, name)
+            os.makedirs(folder, exist_ok=True)
+            log_path = os.path.join(work, f"{name}-{i}.log")
+            process = _start_row(name, args, os.path.join(work, f"{name}-{i}.json"), system, folder, i > 0, log_path)
+            running[process.pid] = {"paper": name, "system": system, "index": i, "process": process,
+                                    "begun": time.monotonic(), "log": log_path,
+                                    "json": os.path.join(work, f"{name}-{i}.json"),
+                                    "need": row_peak_gib(name, system, budget)}
+            log.info("paper-check %s / %s: started (%d running)", name, system, len(running))
+        if not running:
+            break
+        pid, status, usage = os.wait4(-1, 0)
+        if pid not in running:
+            continue
+        row = running.pop(pid)
+        row["process"].returncode = os.waitstatus_to_exitcode(status)
+        wall, rss = time.monotonic() - row["begun"], usage.ru_maxrss * 1024  # kilobytes on Linux
+        done += 1
+        name, report = row["paper"], reports[row["paper"]]
+        one = None
+        if row["process"].returncode == 0 and os.path.exists(row["json"]):
+            with open(row["json"]) as f:
+                one = json.load(f)
+        log.info("paper-check %s / %s: %s in %.0f s, peak RSS %.1f GiB [%d/%d rows, %.0f s elapsed]", name,
+                 row["system"], "ok" if one else "FAILED", wall, rss / 1024 ** 3, done, count,
+                 time.monotonic() - started)
+        report["process_wall_s"] = round(report["process_wall_s"] + wall, 1)
+        report["peak_rss_gib"] = max(report["peak_rss_gib"], round(rss / 1024 ** 3, 2))
+        peak = max(peak, rss)
+        if one is None:
+            failed.append(f"{name} / {row['system']} (exit code {row['process'].returncode})")
+            print(f"--- the last lines of {name} / {row['system']}'s log:\n{_tail(row['log'])}", file=sys.stderr)
+            continue
+        for entry in one["rows"]:
+            entry["peak_rss_gib"] = round(rss / 1024 ** 3, 2)
+        report["rows"] += one["rows"]
+        report["wall_time_s"] += one["wall_time_s"]
+    return [reports[name] for name in papers], failed, peak
 
 
 def table(reports, capacity_gb=GPU_MEMORY_GB):
@@ -266,7 +379,11 @@ def main(argv=None):
     parser.add_argument("--json", help="(internal) write one paper's report here instead of printing a table")
     parser.add_argument("--work", help="(internal, with --json) the paper's working folder, shared by its rows")
     parser.add_argument("--merge", action="store_true", help="(internal, with --json) keep earlier rows in OUT")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="rows of different papers run side by side, memory allowing (default 2; 1: one by one)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.json:
         if not args.paper or len(args.paper) != 1:
@@ -285,33 +402,15 @@ def main(argv=None):
     if args.systems and len(args.paper or PAPERS) != 1:
         parser.error("--systems needs exactly one --paper")
     started = time.monotonic()
-    reports, failed, peak = [], [], 0
     with tempfile.TemporaryDirectory(prefix="paper-check-") as work:
-        for name in args.paper or PAPERS:
-            # Each row in its own process, one after another in the paper's
-            # folder: a process's memory goes back to the system when it ends,
-            # so the peak is the largest row's, not the sum of the rows' (what
-            # TensorFlow keeps of a full-size model after clear_session adds
-            # up: CN-HIT's seven rows in one process peaked at 23 GiB).
-            report, rss, wall = {"paper": name, "rows": [], "wall_time_s": 0.0}, 0, 0.0
-            for i, system in enumerate(args.systems or row_names(name, args.set)):
-                one, row_rss, row_wall, code = _run_one(name, args, os.path.join(work, f"{name}-{i}.json"),
-                                                        [system], os.path.join(work, name), merge=i > 0)
-                rss, wall = max(rss, row_rss), wall + row_wall
-                log.info("paper-check %s / %s: %s in %.0f s, peak RSS %.1f GiB", name, system,
-                         "ok" if one else "FAILED", row_wall, row_rss / 1024 ** 3)
-                if one is None:
-                    failed.append(f"{name} / {system} (exit code {code})")
-                    continue
-                for row in one["rows"]:
-                    row["peak_rss_gib"] = round(row_rss / 1024 ** 3, 2)
-                report["rows"] += one["rows"]
-                report["wall_time_s"] += one["wall_time_s"]
-            peak = max(peak, rss)
-            log.info("paper-check %s: %d rows in %.0f s, peak RSS %.1f GiB", name, len(report["rows"]), wall,
-                     rss / 1024 ** 3)
-            report.update(peak_rss_gib=round(rss / 1024 ** 3, 2), process_wall_s=round(wall, 1))
-            reports.append(report)
+        # Each row in its own process: a process's memory goes back to the
+        # system when it ends, so the peak is the largest rows', not the sum of
+        # a paper's rows (what TensorFlow keeps of a full-size model after
+        # clear_session adds up: CN-HIT's seven rows in one process peaked at
+        # 23 GiB). A row's process keeps about one core busy (tracing, export,
+        # one small step), so two rows of different papers run side by side
+        # where their measured memory allows (`--jobs`).
+        reports, failed, peak = run_rows(args, args.paper or PAPERS, work)
     print(table(reports, args.capacity_gb))
     print()
     for report in reports:
@@ -324,4 +423,12 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if "--json" in sys.argv:
+        # A row's process ends here, its report written: skip the interpreter
+        # tearing down TensorFlow's state of a full-size model (seconds a row).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

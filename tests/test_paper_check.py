@@ -144,3 +144,41 @@ def test_each_row_runs_in_its_own_process_and_the_rows_share_one_out(capsys):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[7] == "loaded, called" and 0.1 < float(cells[8]) < 8  # GiB of one small row's process
     assert "paper-check:" in printed and "FAILED" not in printed
+
+
+def test_two_rows_run_side_by_side_only_where_their_measured_memory_fits():
+    """The scheduler: a paper's rows one after another; a second paper's row
+    beside a running one only when both measured peaks (with the margin) fit
+    the budget; the paper with the most time left first; an unmeasured row
+    alone."""
+    budget = 21.0  # a 24 GiB machine less the reserve
+    queues = {"cnhit": [(6, "BERT+TSA+KL")], "bilimeme": [(6, "Prompt tuning")], "uor": [(0, "LSTM-T")]}
+    left = {"cnhit": 100, "bilimeme": 200, "uor": 10}.get
+    # Nothing running: the most time left starts, whatever its memory.
+    assert paper_check.pick_next(queues, set(), 0.0, budget, left) == "bilimeme"
+    # Prompt tuning (11.8 GiB) running: BERT+TSA+KL (11.7) does not fit beside it, UoR's row does.
+    used = paper_check.row_peak_gib("bilimeme", "Prompt tuning", budget)
+    assert paper_check.pick_next(queues, {"bilimeme"}, used, budget, left) == "uor"
+    # A paper already running never starts its next row beside the running one.
+    assert paper_check.pick_next({"uor": [(1, "Conv1D-T")]}, {"uor"}, 1.0, budget, left) is None
+    # A row never measured takes the whole budget: alone, or not at all.
+    queues = {"cnhit": [(0, "a new row")]}
+    assert paper_check.row_peak_gib("cnhit", "a new row", budget) == budget
+    assert paper_check.pick_next(queues, {"uor"}, 1.4, budget, left) is None
+    assert paper_check.pick_next(queues, set(), 0.0, budget, left) == "cnhit"
+
+
+def test_rows_of_two_papers_run_side_by_side(monkeypatch, capsys, caplog):
+    """UoR's LSTM-T and BiliMemeNet's linear baseline, each in a child
+    process, both at once: both checked, the table in the papers' order."""
+    caplog.set_level("INFO", logger="memotion_tf")
+    rows = {"uor": ["LSTM-T"], "bilimeme": ["Linear baseline"]}
+    monkeypatch.setattr(paper_check, "row_names", lambda name, overrides=(): rows[name])
+    code = paper_check.main(["--paper", "uor", "--paper", "bilimeme", "--jobs", "2"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    lines = [line for line in printed.splitlines() if line.startswith("| uor |") or line.startswith("| bilimeme |")]
+    assert [line.split(" | ")[1] for line in lines] == ["LSTM-T", "Linear baseline"]
+    assert all("loaded, called" in line for line in lines)
+    started = [r.getMessage() for r in caplog.records if r.getMessage().endswith("started (2 running)")]
+    assert len(started) == 1
