@@ -117,3 +117,13 @@ def test_a_task_model_on_the_official_test_release_answers_its_own_task(task_run
     expected = np.mean([f1_score(labels[n], predictions[n], average="macro", labels=range(size), zero_division=0)
                         for n, size in task_heads(task)])
     assert report["metrics"]["macro_f1"] == pytest.approx(expected)
+
+
+def test_head_predictions_take_the_argmax_within_each_labels_block():
+    from memotion_tf.models.multi_head import head_predictions
+
+    probabilities = np.array([[0.1, 0.9, 0.3, 0.3, 0.4],
+                              [0.8, 0.2, 0.5, 0.4, 0.1]])
+    by_head = head_predictions(probabilities, [("humour", 2), ("sarcasm", 3)])
+    assert {k: v.tolist() for k, v in by_head.items()} == {"humour": [1, 0], "sarcasm": [2, 0]}
+    assert head_predictions(probabilities, []).tolist() == [1, 0]

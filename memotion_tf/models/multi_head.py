@@ -23,6 +23,14 @@ def head_slices(heads):
     return out
 
 
+def head_predictions(probabilities, heads):
+    """The predicted class of each meme: `{label: argmax over its block}` with
+    heads, the argmax over all classes without (`heads` empty)."""
+    if not heads:
+        return probabilities.argmax(-1)
+    return {name: probabilities[:, a:b].argmax(-1) for name, a, b in head_slices(heads)}
+
+
 def multi_head(model, heads, name=None):
     """`model` with its `probabilities` layer replaced by one softmax head per
     `(label, number of classes)` in `heads`, concatenated in that order.

@@ -477,13 +477,14 @@ class MemotionPaper(Paper):
                                                       callbacks=ctx.callbacks(), verbose=ctx.verbose)
         val = data.split("val", fold, images=reads_images(config))
         metrics = score(data, val, probabilities)
-        if data.heads:
-            from memotion_tf.models.multi_head import head_slices
+        from memotion_tf.models.multi_head import head_predictions
 
-            predictions = {name: probabilities[:, a:b].argmax(-1).tolist() for name, a, b in head_slices(data.heads)}
+        predictions = head_predictions(probabilities, data.heads)
+        if data.heads:
+            predictions = {name: argmax.tolist() for name, argmax in predictions.items()}
             class_names = [f"{name}={level}" for name, _ in data.heads for level in data.level_names(name)]
         else:
-            predictions = probabilities.argmax(-1).tolist()
+            predictions = predictions.tolist()
             class_names = data.class_names
 
         def export(path):
@@ -586,12 +587,9 @@ class MemotionPaper(Paper):
         heads = task_heads(meta["task"])
         probabilities = _serve_frame(serve, frame, uses_image, batch_size, len(meta["class_names"]),
                                      image_size=meta.get("image_size") or 64)
-        if heads:
-            from memotion_tf.models.multi_head import head_slices
+        from memotion_tf.models.multi_head import head_predictions
 
-            predictions = {name: probabilities[:, a:b].argmax(-1) for name, a, b in head_slices(heads)}
-        else:
-            predictions = probabilities.argmax(-1)
+        predictions = head_predictions(probabilities, heads)
         answer = output or os.path.join(os.path.dirname(os.path.abspath(saved_model)), "answer.txt")
         atomic_write_text(answer, "\n".join(submission_lines(meta["task"], predictions)) + "\n")
         log.info("predictions of the %d test memes written to %s (the task's answer format, A_BBBB_CCCC)",
