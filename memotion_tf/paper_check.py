@@ -15,14 +15,17 @@ runs (`runner.reproduce(paper, profile="paper")`):
   allocated), whether that fits a 16 GB GPU and, if not, the gradient
   accumulation steps that would (`accumulation_steps`).
 
-Each row runs in its own process (one after another; a process's memory is
-returned to the system when it ends, so the check needs the largest row's
-memory, not the sum of a paper's rows), and the table gives the peak
-resident memory of each row.
+Each row runs in its own process (a process's memory is returned to the
+system when it ends, so the check needs the largest row's memory, not the
+sum of a paper's rows), and the table gives the peak resident memory of each
+row. A paper's rows run in table order; with `--jobs 2` (the default on 4
+cores or more) a row of another paper runs beside, where the rows' measured
+memory fits what the machine has available.
 
     python -m memotion_tf.paper_check                 # every paper
     python -m memotion_tf.paper_check --paper uor     # one paper
     python -m memotion_tf.paper_check --paper uor --systems LSTM-T --set max_length=32
+    python -m memotion_tf.paper_check --jobs 2        # two rows at once, memory allowing
 
 The memory column is the model as trained in this check: float32 on a CPU.
 With `precision = "auto"` a GPU trains in mixed precision, whose activations
@@ -215,8 +218,8 @@ def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb, merge=F
 # Peak resident memory (GiB) of each row's process, as measured by this check
 # in a CI simulation on this 2-core, 24 GiB machine (2026-11-29; float32 on
 # the CPU). Two rows run side by side only when their peaks, each with
-# PEAK_MARGIN, fit the machine's RAM less RESERVE_GIB; a row not listed here
-# is taken to need the whole machine and runs alone.
+# PEAK_MARGIN, fit the budget: the memory available when the check starts
+# less RESERVE_GIB. A row not listed here takes the whole budget: it runs alone.
 ROW_PEAK_GIB = {
     "uor": {"LSTM-T": 1.2, "LSTM-T+GMM": 1.2, "Conv1D-T": 1.2, "Conv1D-T+GMM": 1.2, "CNN-I": 1.4,
             "CNN-LSTM-TI": 1.5},
@@ -231,18 +234,33 @@ ROW_PEAK_GIB = {
                  "Prompt 4: internet meme classification": 7.9, "Prompt tuning": 11.8},
 }
 PEAK_MARGIN = 1.15
-RESERVE_GIB = 3.0
+RESERVE_GIB = 2.0
 # Seconds each paper's rows took one after another in that run: the paper
 # with the most left goes first, so that the two lanes end together.
 PAPER_SECONDS = {"uor": 82, "cnhit": 887, "1213li": 652, "mami-ssl": 391, "bilimeme": 691}
 
 
-def machine_memory_gib():
-    """The machine's RAM in GiB (MemTotal)."""
+def available_memory_gib():
+    """The memory the system can give new processes now, in GiB (Linux's
+    MemAvailable; elsewhere the physical RAM)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024 ** 2  # kB
+    except OSError:
+        pass
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3
     except (ValueError, OSError, AttributeError):
         return 0.0
+
+
+def default_jobs():
+    """Rows at once by default: half the cores. Most of a row is graph tracing
+    on one core, but on this 2-core machine two rows side by side took 1.3 to
+    2.5 times as long each (measured 2026-11-29), so 2 cores check one by one."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def row_peak_gib(paper, system, budget_gib):
@@ -293,7 +311,7 @@ def run_rows(args, papers, work):
     totals = {name: max(len(queues[name]), 1) for name in papers}
     reports = {name: {"paper": name, "rows": [], "wall_time_s": 0.0, "peak_rss_gib": 0.0, "process_wall_s": 0.0}
                for name in papers}
-    budget = max(machine_memory_gib() - RESERVE_GIB, 1.0)
+    budget = max(available_memory_gib() - RESERVE_GIB, 1.0)  # what other programs use stays theirs
     count, done, failed, peak = sum(len(q) for q in queues.values()), 0, [], 0
     running, started = {}, time.monotonic()
 
@@ -379,8 +397,9 @@ def main(argv=None):
     parser.add_argument("--json", help="(internal) write one paper's report here instead of printing a table")
     parser.add_argument("--work", help="(internal, with --json) the paper's working folder, shared by its rows")
     parser.add_argument("--merge", action="store_true", help="(internal, with --json) keep earlier rows in OUT")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="rows of different papers run side by side, memory allowing (default 2; 1: one by one)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(),
+                        help="rows of different papers run side by side, memory allowing "
+                             "(default: half the CPU cores, at least 1; 1: one by one)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
@@ -407,9 +426,8 @@ def main(argv=None):
         # system when it ends, so the peak is the largest rows', not the sum of
         # a paper's rows (what TensorFlow keeps of a full-size model after
         # clear_session adds up: CN-HIT's seven rows in one process peaked at
-        # 23 GiB). A row's process keeps about one core busy (tracing, export,
-        # one small step), so two rows of different papers run side by side
-        # where their measured memory allows (`--jobs`).
+        # 23 GiB). With `--jobs` above 1, rows of different papers run side by
+        # side where their measured memory allows.
         reports, failed, peak = run_rows(args, args.paper or PAPERS, work)
     print(table(reports, args.capacity_gb))
     print()
