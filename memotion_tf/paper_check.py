@@ -283,14 +283,17 @@ def pick_next(queues, running_papers, used_gib, budget_gib, seconds_left):
     return None
 
 
-def _start_row(name, args, out_json, system, work_dir, merge, log_path):
-    """`check_paper` of one row in a child process writing to `log_path`."""
+def _start_row(name, args, out_json, system, work_dir, merge, log_path=None):
+    """`check_paper` of one row in a child process; its output goes to
+    `log_path`, or to this process's own when None."""
     command = [sys.executable, "-m", "memotion_tf.paper_check", "--paper", name, "--json", out_json,
                "--capacity-gb", str(args.capacity_gb), "--work", work_dir, "--systems", system]
     for item in args.set:
         command += ["--set", item]
     if merge:
         command.append("--merge")
+    if log_path is None:
+        return subprocess.Popen(command)
     with open(log_path, "w") as log_file:
         return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
 
@@ -327,7 +330,9 @@ def run_rows(args, papers, work):
             i, system = queues[name].pop(0)
             folder = os.path.join(work, name)
             os.makedirs(folder, exist_ok=True)
-            log_path = os.path.join(work, f"{name}-{i}.log")
+            # One row at a time: its log and progress bar go to the terminal as
+            # they come; side by side, each row's to a file (shown if it fails).
+            log_path = os.path.join(work, f"{name}-{i}.log") if args.jobs > 1 else None
             process = _start_row(name, args, os.path.join(work, f"{name}-{i}.json"), system, folder, i > 0, log_path)
             running[process.pid] = {"paper": name, "system": system, "index": i, "process": process,
                                     "begun": time.monotonic(), "log": log_path,
@@ -356,7 +361,8 @@ def run_rows(args, papers, work):
         peak = max(peak, rss)
         if one is None:
             failed.append(f"{name} / {row['system']} (exit code {row['process'].returncode})")
-            print(f"--- the last lines of {name} / {row['system']}'s log:\n{_tail(row['log'])}", file=sys.stderr)
+            if row["log"]:
+                print(f"--- the last lines of {name} / {row['system']}'s log:\n{_tail(row['log'])}", file=sys.stderr)
             continue
         for entry in one["rows"]:
             entry["peak_rss_gib"] = round(rss / 1024 ** 3, 2)
