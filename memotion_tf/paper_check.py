@@ -258,8 +258,9 @@ def available_memory_gib():
 
 def default_jobs():
     """Rows at once by default: half the cores. Most of a row is graph tracing
-    on one core, but on this 2-core machine two rows side by side took 1.3 to
-    2.5 times as long each (measured 2026-11-29), so 2 cores check one by one."""
+    on one core, but on a 2-core machine two rows side by side gave no clear
+    gain (2026-11-29: 14 of 30 rows in 26.5 min, each 134-417 s), so 2 cores
+    check one by one."""
     return max(1, (os.cpu_count() or 1) // 2)
 
 
