@@ -334,11 +334,10 @@ def run_rows(args, papers, work):
             # One row at a time: its log and progress bar go to the terminal as
             # they come; side by side, each row's to a file (shown if it fails).
             log_path = os.path.join(work, f"{name}-{i}.log") if args.jobs > 1 else None
-            process = _start_row(name, args, os.path.join(work, f"{name}-{i}.json"), system, folder, i > 0, log_path)
-            running[process.pid] = {"paper": name, "system": system, "index": i, "process": process,
-                                    "begun": time.monotonic(), "log": log_path,
-                                    "json": os.path.join(work, f"{name}-{i}.json"),
-                                    "need": row_peak_gib(name, system, budget)}
+            out_json = os.path.join(work, f"{name}-{i}.json")
+            process = _start_row(name, args, out_json, system, folder, i > 0, log_path)
+            running[process.pid] = {"paper": name, "system": system, "process": process, "begun": time.monotonic(),
+                                    "log": log_path, "json": out_json, "need": row_peak_gib(name, system, budget)}
             log.info("paper-check %s / %s: started (%d running)", name, system, len(running))
         if not running:
             break
