@@ -93,6 +93,10 @@ class ExperimentConfig:
                             "name: `float32`, `mixed_float16`, `mixed_bfloat16`. Output layers stay float32.")
     jit_compile: str = _field("false", "XLA compilation of the training step: `auto` (on with an accelerator, one replica "
                               "per machine and layers that support it), `true` or `false`.")
+    run_eagerly: bool = _field(False, "Run each training step op by op (Keras' `run_eagerly`) instead of tracing it "
+                               "into a graph first: for debugging, and for `make paper-check`, whose single step "
+                               "of a full-size model takes far longer to trace than to run. Off for real runs; "
+                               "it turns XLA off.")
     accumulation_steps: int = _field(1, "Gradient accumulation: split each batch of `batch_size` into this many "
                                      "micro-batches and apply their mean gradient once (the same update, less "
                                      "memory); 1: none; 0: the fewest steps that fit the accelerator's memory, from "

@@ -32,6 +32,12 @@ def test_train_subsample_at_or_over_the_split_keeps_it_all():
     np.testing.assert_array_equal(big.folds[0][0], whole.folds[0][0])
 
 
+def test_train_subsample_below_the_classes_is_a_config_error_not_a_traceback():
+    # A stratified subsample of 2 memes cannot hold one of each of 3 classes (sklearn's own ValueError before).
+    with pytest.raises(ConfigError, match="train_subsample = 2 is below the 3 classes"):
+        prepare_data(ExperimentConfig(train_subsample=2), fixtures.memotion_dir(), synthetic=True, progress=False)
+
+
 def test_negative_train_subsample_is_a_config_error():
     with pytest.raises(ConfigError, match="train_subsample"):
         get_paper("cnhit").load_configs("quick", ["train_subsample=-1"])

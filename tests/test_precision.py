@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from memotion_tf.config import ConfigError
+from memotion_tf.config import ConfigError, ExperimentConfig
 from memotion_tf.training import precision
 from memotion_tf.training.precision import policy_scope, resolve_jit_compile, resolve_policy
 
@@ -104,6 +104,32 @@ def test_xla_compiled_fit_matches_the_graph_one():
         assert model.jit_compile is jit
         model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
         weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_run_eagerly_steps_op_by_op_without_xla_to_the_same_weights():
+    """`run_eagerly = true` (make paper-check's setting) reaches `Model.compile`,
+    wins over `jit_compile = true` (an eager step is not compiled), and trains
+    to the weights the traced step gives."""
+    from memotion_tf.training.precision import compile_options
+
+    assert compile_options(ExperimentConfig(run_eagerly=True, jit_compile="true"), _dense_model()) == {
+        "jit_compile": False, "run_eagerly": True}
+    assert compile_options(ExperimentConfig(jit_compile="false"), _dense_model()) == {
+        "jit_compile": False, "run_eagerly": False}
+    x = np.random.default_rng(1).normal(size=(32, 3)).astype("float32")
+    y = x @ np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 1.0]], "float32")
+    weights = []
+    for eager in (False, True):
+        keras.utils.set_random_seed(0)
+        model = _dense_model()
+        model.compile(keras.optimizers.Adam(0.05), "mse", **compile_options(ExperimentConfig(run_eagerly=eager), model))
+        assert model.run_eagerly is eager
+        start = model.get_weights()[0].copy()
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        weights.append(model.get_weights())
+        assert not np.allclose(weights[-1][0], start)  # it trained
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 

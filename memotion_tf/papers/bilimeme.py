@@ -487,7 +487,7 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
     from memotion_tf.training.epochs import EpochCounter
     from memotion_tf.training.memory import resolve_accumulation
     from memotion_tf.training.optimizers import accumulation
-    from memotion_tf.training.precision import resolve_jit_compile
+    from memotion_tf.training.precision import compile_options
     from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
@@ -517,7 +517,7 @@ def train_classifier(config, data, seed, strategy, callbacks=(), state_dir=None,
     test_ds = meme_dataset(test, batch_size=eval_batch, **common)
     with strategy.scope():
         model.compile(optimizer=optimizer_fn(accumulation(accumulate)), loss="categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
+                      metrics=["accuracy"], **compile_options(config, model, strategy))
     best = best_epoch_callback(config, state_dir)
     history = loop.fit(model, train_ds, validation_data=val_ds, epochs=config.epochs,
                        validation_freq=int(settings.get("validation_freq", 1)),
@@ -606,7 +606,7 @@ def run_prompt(config, data, seed, strategy, templates=(), callbacks=(), state_d
     from memotion_tf.training.epochs import EpochCounter
     from memotion_tf.training.memory import resolve_accumulation
     from memotion_tf.training.optimizers import DenseAdam, accumulation
-    from memotion_tf.training.precision import resolve_jit_compile
+    from memotion_tf.training.precision import compile_options
     from memotion_tf.training.schedules import scaled_learning_rate
 
     keras.utils.set_random_seed(seed)
@@ -628,7 +628,7 @@ def run_prompt(config, data, seed, strategy, templates=(), callbacks=(), state_d
                     **accumulation(accumulate)),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                jit_compile=resolve_jit_compile(config.jit_compile, scorer.lm, strategy),
+                **compile_options(config, scorer.lm, strategy),
             )
         # Each epoch's batches (with `steps`: that many random ones) from (seed, epoch), as in train_classifier.
         epochs = EpochCounter()

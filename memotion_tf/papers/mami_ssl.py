@@ -316,7 +316,7 @@ def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
     from memotion_tf.training.epochs import EpochCounter
     from memotion_tf.training.memory import resolve_accumulation
     from memotion_tf.training.optimizers import DenseAdam, accumulation
-    from memotion_tf.training.precision import resolve_jit_compile
+    from memotion_tf.training.precision import compile_options
 
     settings = ae_settings(config)
     train = data.inputs("train", data.train_index)
@@ -334,7 +334,7 @@ def train_crom_ae(config, data, seed, strategy, ctx=None, verbose=0):
     with strategy.scope():
         model.compile(optimizer=DenseAdam(settings["learning_rate"], **accumulation(steps)),
                       loss={"text_from_image": "mse", "image_from_text": "mse"},
-                      jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
+                      **compile_options(config, model, strategy))
     # fit(x, y, shuffle=True)'s batches, each epoch's order drawn from (seed, epoch) so that a
     # run resumed from its backup trains on the batches an uninterrupted one does.
     epochs = EpochCounter()
@@ -409,7 +409,7 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None
     from memotion_tf.training.epochs import EpochCounter
     from memotion_tf.training.memory import resolve_accumulation
     from memotion_tf.training.optimizers import DenseAdam, accumulation
-    from memotion_tf.training.precision import resolve_jit_compile
+    from memotion_tf.training.precision import compile_options
 
     labelled = labelled_rows(data, ratio, seed)
     x, y = data.inputs("train", labelled), data.labels[labelled]
@@ -422,7 +422,7 @@ def train_classifier(config, data, ratio, seed, strategy, crom_ae=None, ctx=None
     accumulate = resolve_accumulation(config.accumulation_steps, model, config.batch_size, strategy=strategy)
     with strategy.scope():
         model.compile(optimizer=DenseAdam(step_lr(config, ratio, steps), **accumulation(accumulate)),
-                      loss=make_loss(config, y), jit_compile=resolve_jit_compile(config.jit_compile, model, strategy))
+                      loss=make_loss(config, y), **compile_options(config, model, strategy))
     metrics = _epoch_metrics_callback(val_x, val_y, float(config.protocol.get("threshold", 0.5)))
     epochs = EpochCounter()  # each epoch's order from (seed, epoch), as in train_crom_ae
     callbacks = [epochs, *(ctx.callbacks(before=[metrics]) if ctx else [metrics])]

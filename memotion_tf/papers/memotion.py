@@ -139,6 +139,11 @@ def prepare_data(config, data_dir, synthetic=False, progress=None, images_requir
         folds = [split_indices(labels, config.val_fraction, config.split_seed)]
         log.info("hold-out split: %d train / %d val memes", len(folds[0][0]), len(folds[0][1]))
     if 0 < config.train_subsample < len(folds[0][0]):
+        classes = len(np.unique(labels[folds[0][0]]))
+        if config.train_subsample < classes:
+            raise config_lib.ConfigError(
+                f"{config.config_path}: train_subsample = {config.train_subsample} is below the {classes} classes "
+                f"of the training split: a stratified subsample needs one meme of each")
         folds = [(subsample_indices(train, labels[train], config.train_subsample, config.split_seed), val)
                  for train, val in folds]
         log.info("train_subsample: training on a stratified %d of the training memes; validation keeps all %d",
@@ -301,7 +306,7 @@ def _train_once(config, data, seed, strategy, fold, callbacks, verbose):
     from memotion_tf.training.epochs import EpochCounter
     from memotion_tf.training.memory import resolve_accumulation
     from memotion_tf.training.optimizers import DenseAdam, PartwiseAdam, accumulation
-    from memotion_tf.training.precision import resolve_jit_compile
+    from memotion_tf.training.precision import compile_options
     from memotion_tf.training.schedules import learning_rate, scaled_learning_rate
     from memotion_tf.training.two_view import clean_view_accuracy, two_view_model
 
@@ -395,7 +400,7 @@ def _train_once(config, data, seed, strategy, fold, callbacks, verbose):
             loss = TSALoss(**loss_args) if config.loss == "tsa" else config.loss
             metrics = ["accuracy", macro_f1_metric(num_classes)]
         trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                        jit_compile=resolve_jit_compile(config.jit_compile, trainer, strategy))
+                        **compile_options(config, trainer, strategy))
     before = []
     if getattr(loss, "anneal", isinstance(loss, TSALoss)):
         before.append(TSAProgress(total_steps=total_steps))

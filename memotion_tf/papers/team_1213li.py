@@ -440,7 +440,7 @@ def train_member(config, inputs, train, dev, seed, ctx, name="model"):
     keras.utils.set_random_seed(seed)
     from memotion_tf.training.memory import resolve_accumulation
     from memotion_tf.training.optimizers import DenseAdam, accumulation
-    from memotion_tf.training.precision import resolve_jit_compile
+    from memotion_tf.training.precision import compile_options
 
     global_batch = config.batch_size * ctx.strategy.num_replicas_in_sync
     # Each epoch's order comes from (seed, epoch): a resumed run trains on an uninterrupted one's batches.
@@ -452,7 +452,7 @@ def train_member(config, inputs, train, dev, seed, ctx, name="model"):
     with ctx.strategy.scope():
         model.fusion.compile(optimizer=DenseAdam(config.learning_rate, **accumulation(steps)),
                              loss=keras.losses.BinaryCrossentropy(),
-                             jit_compile=resolve_jit_compile(config.jit_compile, model.fusion, ctx.strategy))
+                             **compile_options(config, model.fusion, ctx.strategy))
     x_train = model.fusion_inputs(train[0], train[1])
     x_dev = model.fusion_inputs(dev[0], dev[1])
     scores = _dev_scores_class()(x_dev, dev[3], config.protocol.get("threshold", 0.5), global_batch,

@@ -5,7 +5,7 @@ policy when it is created):
 
     with precision.config_policy(config):          # config.precision: "auto" | a policy name
         ... build and compile the model ...
-        model.compile(..., jit_compile=precision.resolve_jit_compile(config.jit_compile, model, strategy))
+        model.compile(..., **precision.compile_options(config, model, strategy))
         ... train ...
 
 `precision`:
@@ -132,6 +132,14 @@ def _local_replicas(strategy):
         return len(strategy.extended.worker_devices)
     except (AttributeError, RuntimeError):  # the default strategy has no worker_devices
         return strategy.num_replicas_in_sync
+
+
+def compile_options(config, model, strategy=None):
+    """`Model.compile`'s `jit_compile=` and `run_eagerly=` from the config's
+    `jit_compile` and `run_eagerly` (an eager step is not compiled: XLA off)."""
+    if config.run_eagerly:
+        return {"jit_compile": False, "run_eagerly": True}
+    return {"jit_compile": resolve_jit_compile(config.jit_compile, model, strategy), "run_eagerly": False}
 
 
 def resolve_jit_compile(setting="auto", model=None, strategy=None, accelerator=None):
