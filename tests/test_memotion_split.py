@@ -38,6 +38,24 @@ def test_train_subsample_below_the_classes_is_a_config_error_not_a_traceback():
         prepare_data(ExperimentConfig(train_subsample=2), fixtures.memotion_dir(), synthetic=True, progress=False)
 
 
+def test_subsample_keeps_a_class_of_one_meme_where_sklearn_cannot_stratify():
+    from memotion_tf.papers.memotion import subsample_indices
+
+    index = np.arange(10, 22)
+    labels = np.array([0] + [1] * 6 + [2] * 5)  # class 0 has one meme: sklearn's stratified split refuses
+    kept = subsample_indices(index, labels, 4, seed=0)
+    assert len(kept) == 4 and set(kept) <= set(index) and list(kept) == sorted(kept)
+    # Shares 0.33 / 2.0 / 1.67 of 4: floors 0 / 2 / 1, the single meme raised to one: 1 / 2 / 1.
+    assert np.bincount(labels[kept - 10], minlength=3).tolist() == [1, 2, 1]
+    np.testing.assert_array_equal(subsample_indices(index, labels, 4, seed=0), kept)
+    # Shares 0.25 / 0.25 / 2.5 of 3: the two single memes, and the one left to the large class.
+    labels = np.array([0, 1] + [2] * 10)
+    assert np.bincount(labels[subsample_indices(index, labels, 3, seed=1) - 10], minlength=3).tolist() == [1, 1, 1]
+    # 5 of 12 with shares 0.42 / 2.5 / 2.08: floors 1 / 2 / 2, nothing left over.
+    labels = np.array([0] + [1] * 6 + [2] * 5)
+    assert np.bincount(labels[subsample_indices(index, labels, 5, seed=1) - 10], minlength=3).tolist() == [1, 2, 2]
+
+
 def test_negative_train_subsample_is_a_config_error():
     with pytest.raises(ConfigError, match="train_subsample"):
         get_paper("cnhit").load_configs("quick", ["train_subsample=-1"])

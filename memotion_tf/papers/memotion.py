@@ -84,9 +84,31 @@ def split_indices(labels, val_fraction, split_seed):
 
 
 def subsample_indices(index, labels, size, seed):
-    """`size` of the rows `index` (labels `labels`), stratified, sorted."""
-    kept, _ = train_test_split(index, train_size=size, random_state=seed, stratify=labels)
-    return np.sort(kept)
+    """`size` of the rows `index` (labels `labels`), stratified, sorted; at
+    least one of each class (`size` must be at least the number of classes).
+
+    scikit-learn's stratified split draws them; where it cannot (a class with
+    a single row, or fewer rows left out than classes), each class gets its
+    share of `size` rounded down, at least one (taken from the largest) and
+    at most all its rows, the rest going to the largest remainders; the rows
+    are drawn at random by `seed`."""
+    try:
+        kept, _ = train_test_split(index, train_size=size, random_state=seed, stratify=labels)
+        return np.sort(kept)
+    except ValueError:
+        pass
+    classes, counts = np.unique(labels, return_counts=True)
+    share = size * counts / counts.sum()
+    quota = np.clip(np.floor(share).astype(int), 1, counts)
+    while quota.sum() > size:  # the classes raised to one took it from the largest
+        quota[np.argmax(quota)] -= 1
+    for i in np.argsort(-(share - np.floor(share)), kind="stable"):
+        if quota.sum() >= size:
+            break
+        quota[i] += quota[i] < counts[i]
+    rng = np.random.default_rng(seed)
+    kept = [rng.choice(index[labels == c], q, replace=False) for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(kept))
 
 
 def fold_indices(labels, folds, split_seed):
