@@ -96,7 +96,8 @@ class ExperimentConfig:
     run_eagerly: bool = _field(False, "Run each training step op by op (Keras' `run_eagerly`) instead of tracing it "
                                "into a graph first: for debugging, and for `make paper-check`, whose single step "
                                "of a full-size model takes far longer to trace than to run. Off for real runs; "
-                               "it turns XLA off.")
+                               "it turns XLA off. `Model.fit` only: across machines the training loop of "
+                               "`training/loop.py` traces its step regardless.")
     accumulation_steps: int = _field(1, "Gradient accumulation: split each batch of `batch_size` into this many "
                                      "micro-batches and apply their mean gradient once (the same update, less "
                                      "memory); 1: none; 0: the fewest steps that fit the accelerator's memory, from "

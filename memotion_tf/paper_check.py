@@ -225,19 +225,18 @@ def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb, merge=F
 
 
 # Peak resident memory (GiB) of each row's process, as measured by this check
-# on this 2-core, 24 GiB machine (2026-11-29 afternoon, float32 on the CPU,
-# steps run eagerly; CN-HIT's rows other than HFM and BERT+TSA+KL measured on
-# all 12 training memes rather than 4: upper bounds). Two rows run side by
-# side only when their peaks, each with PEAK_MARGIN, fit the budget: the
-# memory available when the check starts less RESERVE_GIB. A row not listed
-# here takes the whole budget: it runs alone.
+# on this 2-core, 24 GiB machine (2026-11-29, 16:25-16:56 UTC, float32 on the
+# CPU, steps run eagerly). Two rows run side by side only when their peaks,
+# each with PEAK_MARGIN, fit the budget: the memory available when the check
+# starts less RESERVE_GIB. A row not listed here takes the whole budget: it
+# runs alone.
 ROW_PEAK_GIB = {
     "uor": {"LSTM-T": 1.1, "LSTM-T+GMM": 1.1, "Conv1D-T": 1.0, "Conv1D-T+GMM": 1.0, "CNN-I": 1.1,
             "CNN-LSTM-TI": 1.2},
-    "cnhit": {"HFM": 5.3, "TFNet": 10.2, "TFNet+TSA": 10.2, "ResNet": 5.6, "BERT": 7.7, "ResNet+TSA+RA": 5.6,
-              "BERT+TSA+KL": 6.9},
+    "cnhit": {"HFM": 5.3, "TFNet": 4.8, "TFNet+TSA": 4.8, "ResNet": 2.8, "BERT": 3.4, "ResNet+TSA+RA": 2.9,
+              "BERT+TSA+KL": 7.0},
     "1213li": {"RoBERTa+ResNet-50": 8.2, "+ visual att": 8.4, "+ textual att": 8.2, "+ full att": 8.2,
-               "1213Li": 8.6},
+               "1213Li": 8.7},
     "mami-ssl": {"Ours": 5.0, "w/o CROM-AE encoders": 4.9, "w/o DB loss": 4.9,
                  "w/o DB loss + CROM-AE encoders": 4.9, "Supervised CLIP features (linear)": 4.9},
     "bilimeme": {"Linear baseline": 1.0, "Chinese BERT": 9.8, "Prompt 1: question": 7.7,
@@ -248,7 +247,7 @@ PEAK_MARGIN = 1.15
 RESERVE_GIB = 2.0
 # Seconds each paper's rows took one after another in that run: the paper
 # with the most left goes first, so that the two lanes end together.
-PAPER_SECONDS = {"uor": 85, "cnhit": 778, "1213li": 780, "mami-ssl": 433, "bilimeme": 742}
+PAPER_SECONDS = {"uor": 65, "cnhit": 394, "1213li": 499, "mami-ssl": 323, "bilimeme": 528}
 
 
 def available_memory_gib():

@@ -156,7 +156,7 @@ def test_two_rows_run_side_by_side_only_where_their_measured_memory_fits():
     left = {"cnhit": 100, "bilimeme": 200, "uor": 10}.get
     # Nothing running: the most time left starts, whatever its memory.
     assert paper_check.pick_next(queues, set(), 0.0, budget, left) == "bilimeme"
-    # Prompt tuning (15.1 GiB) running: BERT+TSA+KL (6.9) does not fit beside it, UoR's row does.
+    # Prompt tuning (15.1 GiB) running: BERT+TSA+KL (7.0) does not fit beside it, UoR's row does.
     used = paper_check.row_peak_gib("bilimeme", "Prompt tuning", budget)
     assert paper_check.pick_next(queues, {"bilimeme"}, used, budget, left) == "uor"
     # A paper already running never starts its next row beside the running one.
