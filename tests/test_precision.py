@@ -132,6 +132,11 @@ def test_run_eagerly_steps_op_by_op_without_xla_to_the_same_weights():
         assert not np.allclose(weights[-1][0], start)  # it trained
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Hence a seed finished either way is reused on resume: the key is not part of the resume signature.
+    from memotion_tf.papers.base import config_signature
+
+    assert config_signature(ExperimentConfig(run_eagerly=True)) == config_signature(ExperimentConfig())
+    assert config_signature(ExperimentConfig(jit_compile="true")) != config_signature(ExperimentConfig())
 
 
 # --- Every model class under a mixed policy ---------------------------------------

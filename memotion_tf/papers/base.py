@@ -264,9 +264,10 @@ def slug(system):
 def config_signature(config):
     """A config's fields that change what training produces."""
     keep = dataclasses.asdict(config)
-    # Descriptive keys, and where the records come from (tests/test_tfds_builders.py: the same records).
+    # Descriptive keys, and where the records come from (tests/test_tfds_builders.py: the same records);
+    # run_eagerly: an eager step trains to the weights the traced one does (tests/test_precision.py).
     for key in ("paper_metrics", "notes", "config_path", "seeds", "logical_cpus", "data_source", "tfds_data_dir",
-                "system"):
+                "system", "run_eagerly"):
         keep.pop(key, None)
     return keep
 
