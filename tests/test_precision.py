@@ -92,17 +92,25 @@ def test_jit_compile_is_off_with_several_local_replicas():
         resolve_jit_compile("true", _dense_model(), strategy)
 
 
-def test_xla_compiled_fit_matches_the_graph_one():
-    """With one replica, `jit_compile=True` trains (XLA runs on the CPU too) to the same weights."""
+def _fitted_dense(optimizer, **compile_options):
+    """`_dense_model` from seed 0, compiled with `compile_options` and fitted two
+    epochs on a fixed linear task: (model, its first kernel before fitting)."""
     x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
     y = x @ np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 1.0]], "float32")
+    keras.utils.set_random_seed(0)
+    model = _dense_model()
+    model.compile(optimizer, "mse", **compile_options)
+    start = model.get_weights()[0].copy()
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    return model, start
+
+
+def test_xla_compiled_fit_matches_the_graph_one():
+    """With one replica, `jit_compile=True` trains (XLA runs on the CPU too) to the same weights."""
     weights = []
     for jit in (False, True):
-        keras.utils.set_random_seed(0)
-        model = _dense_model()
-        model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=jit)
+        model, _ = _fitted_dense(keras.optimizers.SGD(0.1), jit_compile=jit)
         assert model.jit_compile is jit
-        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -118,16 +126,11 @@ def test_run_eagerly_steps_op_by_op_without_xla_to_the_same_weights():
         "jit_compile": False, "run_eagerly": True}
     assert compile_options(ExperimentConfig(jit_compile="false"), _dense_model()) == {
         "jit_compile": False, "run_eagerly": False}
-    x = np.random.default_rng(1).normal(size=(32, 3)).astype("float32")
-    y = x @ np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 1.0]], "float32")
     weights = []
     for eager in (False, True):
-        keras.utils.set_random_seed(0)
-        model = _dense_model()
-        model.compile(keras.optimizers.Adam(0.05), "mse", **compile_options(ExperimentConfig(run_eagerly=eager), model))
+        options = compile_options(ExperimentConfig(run_eagerly=eager), _dense_model())
+        model, start = _fitted_dense(keras.optimizers.Adam(0.05), **options)
         assert model.run_eagerly is eager
-        start = model.get_weights()[0].copy()
-        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
         weights.append(model.get_weights())
         assert not np.allclose(weights[-1][0], start)  # it trained
     for a, b in zip(*weights):
