@@ -7,7 +7,9 @@ is selected (big_vision's `get_config(runlocal)`, as data). Command-line
 the field they set; `model_args.<name>=value` sets one model argument.
 
 Every key is a field of `ExperimentConfig` below, documented in its metadata;
-an unknown key is an error that names the file.
+an unknown key is an error that names the file. A field added later must
+default to what training did before it existed: runs finished before the
+field was added are then reused (`papers.base.same_training`).
 """
 
 import ast

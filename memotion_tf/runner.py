@@ -29,6 +29,7 @@ import time
 from memotion_tf import config as config_lib
 from memotion_tf import paths
 from memotion_tf.io import atomic_write_json, atomic_write_text
+from memotion_tf.papers.base import same_training
 
 log = logging.getLogger("memotion_tf")
 
@@ -231,7 +232,7 @@ def _load_record(path, signature):
         return None
     with open(path) as f:
         record = json.load(f)
-    return record if record.get("signature") == signature else None
+    return record if same_training(record.get("signature"), signature) else None
 
 
 def _keep_backup_of(backup_dir, signature):
@@ -252,7 +253,7 @@ def _keep_backup_of(backup_dir, signature):
         if os.path.exists(path):
             with open(path) as f:
                 saved = json.load(f)
-        if saved == signature:
+        if same_training(saved, signature):
             return
         log.info("removing the backup in %s: it was made for another config or data", backup_dir)
         shutil.rmtree(backup_dir, ignore_errors=True)

@@ -199,6 +199,33 @@ def test_a_backup_resumes_only_the_training_it_was_made_for(tmp_path):
     assert json.loads((backup / "signature.json").read_text()) == {"epochs": 5}
 
 
+def test_a_seed_finished_before_a_config_field_existed_is_reused_while_the_field_is_at_its_default(tmp_path):
+    """After an upgrade that adds a config field, a finished seed's record (and
+    a seed's backup) lacks that field: it is the same training while the field
+    holds its default (the default keeps what training did before), and not
+    once the field is set."""
+    from memotion_tf.config import ExperimentConfig
+    from memotion_tf.papers.base import config_signature
+
+    current = dict(config_signature(ExperimentConfig(epochs=3)), key="uor/LSTM-T")
+    older = {k: v for k, v in current.items() if k != "accumulation_steps"}
+    record = tmp_path / "seed_0.json"
+    record.write_text(json.dumps({"seed": 0, "signature": older, "metrics": {"macro_f1": 0.3}}))
+    assert runner._load_record(str(record), current)["metrics"] == {"macro_f1": 0.3}
+    assert runner._load_record(str(record), dict(current, accumulation_steps=2)) is None
+    assert runner._load_record(str(record), dict(current, epochs=4)) is None
+    # A field the record has and the current config lacks (removed since) is another training.
+    assert runner._load_record(str(record), {k: v for k, v in older.items() if k != "epochs"}) is None
+
+    backup = tmp_path / "backup" / "seed_0"
+    runner._keep_backup_of(str(backup), older)
+    (backup / "weights.keras").write_text("weights")
+    runner._keep_backup_of(str(backup), current)
+    assert (backup / "weights.keras").exists()
+    runner._keep_backup_of(str(backup), dict(current, accumulation_steps=2))
+    assert not (backup / "weights.keras").exists()
+
+
 def test_the_backup_outlives_a_kill_during_the_export_or_the_record(synthetic_copy, tmp_path, monkeypatch):
     """A seed's backup goes only once its SavedModel and its record are final:
     a kill while either is written leaves it, and the next run resumes from it

@@ -272,6 +272,28 @@ def config_signature(config):
     return keep
 
 
+def same_training(saved, current):
+    """Whether a finished seed (or a backup) recorded under `saved` is what `current` would train.
+
+    Equal signatures match. So does one written before a config field existed: a field that `saved`
+    lacks matches when `current` holds it at its default, because a new field's default keeps what
+    training did before it (`precision = "float32"`, `accumulation_steps = 1`, `train_subsample = 0`,
+    ...). Without this, every finished seed of a run was trained again after an upgrade that added a
+    field. Any other difference, a field `current` lacks included, trains again."""
+    if saved == current:
+        return True
+    if not isinstance(saved, dict) or not isinstance(current, dict):
+        return False
+    defaults = config_signature(config_lib.ExperimentConfig())
+    for key in set(saved) | set(current):
+        if key in saved and key in current:
+            if saved[key] != current[key]:
+                return False
+        elif key not in current or key not in defaults or current[key] != defaults[key]:
+            return False
+    return True
+
+
 def constructor_arguments(cls):
     """The keyword arguments `cls(...)` names (Keras' own `**kwargs` excluded)."""
     names = {}
