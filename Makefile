@@ -6,6 +6,7 @@
 #   make paper-check: every row of every paper's PAPER profile at full size, random weights, offline: one
 #        training step on a tiny synthetic set, the SavedModel exported, reloaded and called; prints each
 #        row's parameters, training-step memory at the paper's batch, and whether it fits a 16 GB GPU.
+#        ROWS=architectures: only rows that build every model class, preset and image depth (what .ci/run checks).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -14,6 +15,7 @@ PROFILE ?= quick
 DATA_DIR ?=
 OUT ?=
 SEEDS ?=
+ROWS ?= all
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
@@ -61,7 +63,7 @@ bench: $(VENV)/.installed
 	$(PY) -m memotion_tf.benchmarks
 
 paper-check: $(VENV)/.installed
-	$(PY) -m memotion_tf.paper_check
+	$(PY) -m memotion_tf.paper_check --rows $(ROWS)
 
 clean:
 	rm -rf runs data/synthetic .pytest_cache build *.egg-info

@@ -29,6 +29,7 @@ memory fits what the machine has available.
     python -m memotion_tf.paper_check --paper uor     # one paper
     python -m memotion_tf.paper_check --paper uor --systems LSTM-T --set max_length=32
     python -m memotion_tf.paper_check --jobs 2        # two rows at once, memory allowing
+    python -m memotion_tf.paper_check --rows architectures   # every model class at full size, once
 
 The memory column is the model as trained in this check: float32 on a CPU.
 With `precision = "auto"` a GPU trains in mixed precision, whose activations
@@ -64,6 +65,17 @@ CHECK_OVERRIDES = ("epochs=1", "random_init=true", "image_weights=", "run_eagerl
 # all 12, its two-view BERT+TSA+KL step peaked at 22.0 GiB of RAM eagerly (11.7 traced), on 4 at 6.9.
 PAPER_OVERRIDES = {"1213li": ("protocol.ensemble_size=2", "protocol.resplit_dev_size=8"),
                    "cnhit": ("train_subsample=4",)}
+# `--rows architectures` (what `.ci/run` checks, in about a quarter of the time of all 30 rows): per
+# paper, rows that together build every model class of its table at full size, each with every
+# pretrained preset and image depth it is built with (`architecture`; tests/test_paper_check.py keeps
+# this list covering them), preferring the row that also runs the paper's extra training paths (TSA,
+# RandAugment, the two-view KL loss, CROM-AE encoders, soft prompts). UoR's rows are small: all.
+ARCHITECTURE_ROWS = {
+    "cnhit": ("HFM", "TFNet+TSA", "ResNet+TSA+RA", "BERT+TSA+KL"),
+    "1213li": ("+ full att",),
+    "mami-ssl": ("Ours",),
+    "bilimeme": ("Linear baseline", "Chinese BERT", "Prompt tuning"),
+}
 
 
 def write_tiny_data(dataset, out, size=None):
@@ -148,6 +160,19 @@ def row_names(name, overrides=()):
 
     overrides = [*CHECK_OVERRIDES, *PAPER_OVERRIDES.get(name, ()), *overrides]
     return [c.system for c in get_paper(name).load_configs("paper", overrides)]
+
+
+def architecture(config):
+    """What a row builds at full size: its model class, its pretrained preset, its image depth."""
+    return config.model, config.preset, config.model_args.get("depth")
+
+
+def rows_to_check(name, rows="all", overrides=()):
+    """The rows `--rows` selects of `name`'s paper, in table order."""
+    names = row_names(name, overrides)
+    if rows == "all" or name not in ARCHITECTURE_ROWS:
+        return names
+    return [n for n in names if n in ARCHITECTURE_ROWS[name]]
 
 
 def _check_paper(name, paper, work_dir, overrides, systems, capacity_gb, merge=False):
@@ -321,7 +346,7 @@ def run_rows(args, papers, work):
     """Every row of `papers`, each in its own process, up to `args.jobs` at
     once (rows of different papers, within the memory budget). Returns
     (reports in `papers` order, failed rows, peak RSS of any row)."""
-    queues = {name: list(enumerate(args.systems or row_names(name, args.set))) for name in papers}
+    queues = {name: list(enumerate(args.systems or rows_to_check(name, args.rows, args.set))) for name in papers}
     totals = {name: max(len(queues[name]), 1) for name in papers}
     reports = {name: {"paper": name, "rows": [], "wall_time_s": 0.0, "peak_rss_gib": 0.0, "process_wall_s": 0.0}
                for name in papers}
@@ -409,6 +434,9 @@ def main(argv=None):
     parser.add_argument("--systems", nargs="+", help="only these rows (with one --paper)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every row (after the check's own)")
+    parser.add_argument("--rows", choices=("all", "architectures"), default="all",
+                        help="all: every row; architectures: rows that build every model class, preset and "
+                             "image depth of each paper at full size (all of UoR's; what .ci/run checks)")
     parser.add_argument("--capacity-gb", type=float, default=GPU_MEMORY_GB, help="the GPU memory to compare with")
     parser.add_argument("--json", help="(internal) write one paper's report here instead of printing a table")
     parser.add_argument("--work", help="(internal, with --json) the paper's working folder, shared by its rows")

@@ -182,3 +182,19 @@ def test_rows_of_two_papers_run_side_by_side(monkeypatch, capsys, caplog):
     assert all("loaded, called" in line for line in lines)
     started = [r.getMessage() for r in caplog.records if r.getMessage().endswith("started (2 running)")]
     assert len(started) == 1
+
+
+@pytest.mark.parametrize("name", paper_check.PAPERS)
+def test_the_architecture_rows_build_every_model_class_preset_and_depth_of_their_paper(name):
+    """`--rows architectures` (what .ci/run checks) leaves out rows, never a
+    full-size model: the rows it keeps build every (model class, preset,
+    image depth) of the paper's rows, and each row it names exists."""
+    from memotion_tf.papers import get_paper
+
+    overrides = [*paper_check.CHECK_OVERRIDES, *paper_check.PAPER_OVERRIDES.get(name, ())]
+    configs = get_paper(name).load_configs("paper", overrides)
+    kept = paper_check.rows_to_check(name, "architectures")
+    assert set(paper_check.ARCHITECTURE_ROWS.get(name, kept)) <= {c.system for c in configs}
+    assert {paper_check.architecture(c) for c in configs if c.system in kept} == {
+        paper_check.architecture(c) for c in configs}
+    assert paper_check.rows_to_check(name, "all") == [c.system for c in configs]
