@@ -97,8 +97,9 @@ def test_length_batches_keep_every_token_and_drop_only_padding(counted):
     orders = []
     for epoch in (0, 1, 1):
         counter.on_epoch_begin(epoch)
-        seen = []
+        seen, batches = [], 0
         for features, targets in ds:
+            batches += 1
             index = targets.numpy()[:, 0].astype(int)
             width = features["token_ids"].shape[1]
             assert width == lengths[index].max(), "cut to the batch's longest text"
@@ -110,6 +111,9 @@ def test_length_batches_keep_every_token_and_drop_only_padding(counted):
             assert len(index) <= 4
             seen.extend(index.tolist())
         assert sorted(seen) == list(range(30))
+        # The batches each epoch yields are the count the dataset declares (Keras' fit reads it).
+        assert int(ds.cardinality()) == sum(-(-np.sum((lengths - 1) // 8 == b) // 4) for b in range(3))
+        assert batches == int(ds.cardinality())
         orders.append(seen)
     assert orders[0] != orders[1]
     if counted:

@@ -420,6 +420,12 @@ def length_batches(x, y, batch_size, seed, max_length, width=8, epoch=None):
         rows = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
         ds = epoch_rows(len(y), epoch, seed).map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), rows))
     ds = ds.bucket_by_sequence_length(length, boundaries, [batch_size] * (len(boundaries) + 1))
+    # Every epoch has the same number of batches (each bucket's memes, in batches, the last one short),
+    # but tf.data cannot infer it: told, Keras' fit neither warns "Your input ran out of data" at each
+    # epoch's end nor takes a count from the first epoch.
+    buckets = np.searchsorted(boundaries, np.asarray(x["padding_mask"]).sum(axis=1), side="right")
+    count = int(sum(-(-n // batch_size) for n in np.bincount(buckets)))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(count))
     return ds.map(cut).prefetch(tf.data.AUTOTUNE)
 
 
