@@ -511,17 +511,11 @@ def crom_ae_for_seed(data, seed, ctx):
 
 def _drop_stale_backup(backup_dir, signature):
     """A backup left by a killed run continues only if it was made for the
-    same CROM-AE settings and features; another one is removed first."""
-    marker = os.path.join(backup_dir, "signature.json")
-    if os.path.exists(marker):
-        with open(marker) as f:
-            if json.load(f) == signature:
-                return
-    if os.path.isdir(backup_dir):
-        log.info("CROM-AE: removing a training backup made for other settings (%s)", backup_dir)
-        shutil.rmtree(backup_dir)
-    os.makedirs(backup_dir, exist_ok=True)
-    atomic_write_json(marker, signature)
+    same CROM-AE settings and features; another one is removed first, by the
+    chief only (the runner's rule for every seed's backup)."""
+    from memotion_tf.runner import _keep_backup_of
+
+    _keep_backup_of(backup_dir, signature)
 
 
 # --------------------------------------------------------------------------
