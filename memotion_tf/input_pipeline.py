@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from memotion_tf.preprocessing.image import decode_image, load_image
+from memotion_tf.preprocessing.image import checked_pixels, decode_image
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Images one `tf.map_fn` decodes at the same time within a batch; together with
@@ -47,9 +47,15 @@ def _one_hot(labels, num_classes):
 def decode_images(images, image_size, from_files=True):
     """A `[batch, image_size, image_size, 3]` float batch from a `[batch]` string
     tensor of image paths (`from_files`) or of encoded image bytes, each image
-    decoded as `preprocessing.image` decodes one."""
-    decode = load_image if from_files else decode_image
-    return tf.map_fn(lambda x: decode(x, image_size), images, parallel_iterations=DECODE_PARALLELISM,
+    decoded as `preprocessing.image` decodes one. The size limits are checked
+    on the whole batch's headers at once (`checked_pixels`), before any image
+    is decoded: one image at a time, the check cost about as much as the decode."""
+    if from_files:
+        images = tf.map_fn(tf.io.read_file, images, parallel_iterations=DECODE_PARALLELISM,
+                           fn_output_signature=tf.string)
+    images = checked_pixels(images)
+    return tf.map_fn(lambda x: decode_image(x, image_size, max_pixels=None, max_bytes=None), images,
+                     parallel_iterations=DECODE_PARALLELISM,
                      fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
 
 

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from memotion_tf.datasets.common import check_images
+from memotion_tf import input_pipeline
 from memotion_tf.export import IMAGE_ERRORS, decode_images, limit_errors
 from memotion_tf.preprocessing.image import (
-    FORMATS, MAX_IMAGE_PIXELS, check_image_bytes, decode_image, read_header, size_problem,
+    FORMATS, MAX_IMAGE_PIXELS, check_image_bytes, decode_image, image_header, read_header, size_problem,
 )
 
 
@@ -153,6 +154,36 @@ def test_tf_data_decode_refuses_the_bomb_before_decoding(tmp_path, bomb):
         next(iter(small))
 
 
+def test_the_pipeline_checks_each_batch_before_decoding_and_says_which_limit(bomb):
+    """tf.data's batches check their headers all at once (`checked_pixels` on
+    the batch), then decode: the bomb still stops the batch it is in."""
+    ok = encoded("PNG")
+    decode = tf.function(lambda x: input_pipeline.decode_images(x, 8, from_files=False))
+    np.testing.assert_allclose(decode(tf.constant([ok, ok]))[1], decode_image(ok, 8), atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image of 400000000 pixels, over the limit of 50000000"):
+        decode(tf.constant([ok, bomb, ok]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image size unreadable from its header"):
+        decode(tf.constant([ok, b"II*\x00" + b"\x00" * 60]))
+
+
+_HEADERS = tf.function(lambda x: image_header(x, walk_gif=False), input_signature=[tf.TensorSpec([None], tf.string)])
+_HEADER = tf.function(lambda x: image_header(x, walk_gif=False), input_signature=[tf.TensorSpec([], tf.string)])
+
+
+def test_a_batch_of_headers_reads_as_each_header_alone():
+    data = [make() for make in SAMPLES.values()] + [
+        b"", b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", b"GIF89a", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"\xff\x0a\xfa\x7f",
+        b"II*\x00" + b"\x00" * 60, b"hello, world", png_bomb(300, 200)]
+    batch = _HEADERS(tf.constant(data)).numpy()
+    assert batch.tolist() == [_HEADER(tf.constant(d)).numpy().tolist() for d in data]
+    assert [FORMATS[f] for f in batch[:len(SAMPLES), 0]] == [name.split()[0] for name in SAMPLES]
+    assert batch[-1].tolist() == [FORMATS.index("PNG"), 300, 200, 1, 60000]
+    grid = tf.function(lambda x: image_header(x, walk_gif=False))(tf.constant([data[:2], data[2:4]])).numpy()
+    assert grid.shape == (2, 2, 5) and grid.reshape(4, 5).tolist() == batch[:4].tolist()
+    with pytest.raises(ValueError, match="one image"):
+        image_header(tf.constant(data[:2]), walk_gif=True)
+
+
 def test_serving_decode_gives_the_bomb_an_error_row_and_decodes_the_others(bomb):
     ok = encoded("PNG")
     images = tf.constant([ok, bomb, b"", b"\xff\xd8\xff\xe0 junk", ok[: len(ok) // 2], encoded("GIF", frames=2)])
@@ -191,3 +222,20 @@ def test_header_reader_never_fails_on_arbitrary_bytes(magic, tail):
     fmt, width, height, frames, pixels = header
     assert 0 <= fmt < len(FORMATS)
     assert (width, height, frames, pixels) == (-1, -1, -1, -1) or min(width, height, frames, pixels) > 0
+
+
+@settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(MAGIC), st.binary(max_size=120)), min_size=1, max_size=4))
+def test_a_batch_of_arbitrary_headers_reads_as_each_alone(items):
+    """What the pipeline's batched check reads is what the image check, one
+    file at a time, reads; a corrupt JPEG header fails both."""
+    data = [magic + tail for magic, tail in items]
+    alone = []
+    for d in data:
+        try:
+            alone.append(_HEADER(tf.constant(d)).numpy().tolist())
+        except tf.errors.InvalidArgumentError:
+            with pytest.raises(tf.errors.InvalidArgumentError):
+                _HEADERS(tf.constant(data))
+            return
+    assert _HEADERS(tf.constant(data)).numpy().tolist() == alone
