@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from memotion_tf.datasets.common import check_images
 from memotion_tf import input_pipeline
+from memotion_tf.datasets.common import check_images
 from memotion_tf.export import IMAGE_ERRORS, decode_images, limit_errors
 from memotion_tf.preprocessing.image import (
     FORMATS, MAX_IMAGE_PIXELS, check_image_bytes, decode_image, image_header, read_header, size_problem,

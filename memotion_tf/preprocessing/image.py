@@ -149,9 +149,7 @@ def _gif_frames(data, canvas):
 
 
 def _count(data, needle):
-    """How often `needle` occurs in each string of `data` (a C++ scan, no loop)."""
-    if data.shape.rank == 0:
-        return tf.maximum(tf.cast(tf.size(tf.strings.split(data, sep=needle)), tf.int64) - 1, 0)
+    """How often `needle` occurs in each string of `data`, of any shape (a C++ scan, no loop)."""
     parts = tf.strings.split(tf.reshape(data, [-1]), sep=needle).row_lengths()
     return tf.reshape(tf.maximum(tf.cast(parts, tf.int64) - 1, 0), tf.shape(data))
 
