@@ -2,7 +2,7 @@
 # works alone on a fresh clone. Each reproduce-* target is `memotion-tf reproduce <paper>`.
 #   make reproduce-uor|reproduce-cnhit|reproduce-1213li|reproduce-mami-ssl|reproduce-bilimeme [PROFILE=quick|paper] [DATA_DIR=path] [OUT=dir] [SEEDS=n]
 #        [WORKERS=host1:port,host2:port WORKER_INDEX=i]   (several machines: the same command on each)
-#   make test | make test-notebooks | make bench | make paper-check | make clean
+#   make test | make test-notebooks [TEST_WORKERS=2] | make bench | make paper-check | make clean
 #   make paper-check: every row of every paper's PAPER profile at full size, random weights, offline: one
 #        training step on a tiny synthetic set, the SavedModel exported, reloaded and called; prints each
 #        row's parameters, training-step memory at the paper's batch, and whether it fits a 16 GB GPU.
@@ -16,6 +16,8 @@ DATA_DIR ?=
 OUT ?=
 SEEDS ?=
 ROWS ?= all
+# pytest worker processes of make test / test-notebooks (pytest-xdist); 0 runs the tests in this process.
+TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
@@ -52,12 +54,15 @@ reproduce-bilimeme: $(VENV)/.installed
 
 reproduce-all: reproduce-uor reproduce-cnhit reproduce-1213li reproduce-mami-ssl reproduce-bilimeme
 
+# Two workers: most of a test's time is Keras tracing graphs in Python, one core's work, so two
+# processes on 2 cores took 16 min where one took 28 (2026-11-30). A file's tests stay in one
+# worker (--dist loadfile): its module fixtures (a reproduction run) are made once.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Executes every notebook under notebooks/ on tiny settings (a few minutes each); `make test` skips them.
 test-notebooks: $(VENV)/.installed
-	$(PY) -m pytest -q -m notebooks --run-notebooks tests/test_notebooks.py
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist load -m notebooks --run-notebooks tests/test_notebooks.py
 
 bench: $(VENV)/.installed
 	$(PY) -m memotion_tf.benchmarks
