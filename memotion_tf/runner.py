@@ -235,9 +235,10 @@ def _load_record(path, signature):
     return record if same_training(record.get("signature"), signature) else None
 
 
-def _keep_backup_of(backup_dir, signature):
+def keep_backup_of(backup_dir, signature):
     """A seed's backup resumes only the training it was made for: one left by
-    another config (or data) is removed before training starts.
+    another config (or data) is removed before training starts. Papers whose
+    rows train an extra model with its own backup (MAMI's CROM-AE) use it too.
 
     Only the process that owns `backup_dir` does this: a non-chief worker,
     whose writes go elsewhere (`io.write_path`), reads the chief's backup and
@@ -287,7 +288,7 @@ def run_unit(paper, unit, data, out, strategy, progress, verbose, observers=()):
             wall += record.get("wall_time_s", 0.0)
             continue
         backup_dir = os.path.join(folder, "backup", f"seed_{seed}")
-        _keep_backup_of(backup_dir, signature)
+        keep_backup_of(backup_dir, signature)
         ctx = RunContext(seed=seed, strategy=strategy, folder=folder, backup_dir=backup_dir,
                          verbose=verbose, progress=progress,
                          observers=tuple(functools.partial(o, unit) for o in observers))

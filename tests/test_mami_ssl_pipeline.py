@@ -247,7 +247,7 @@ def test_crom_ae_killed_mid_training_resumes_from_its_backup_whichever_row_asks(
     signature = mami_ssl.ae_signature(data, 0)
     runner.claim_output(out, "mami-ssl")  # the killed run had claimed OUT
     backup = os.path.join(out, "CROM-AE", "backup", "seed_0")
-    mami_ssl._drop_stale_backup(backup, signature)
+    runner.keep_backup_of(backup, signature)
     ctx = RunContext(seed=0, strategy=get_strategy(), folder=os.path.join(out, "CROM-AE"), backup_dir=backup,
                      verbose=0, progress=Progress(1))
     _, killed = mami_ssl.train_crom_ae(data.ae_config.replace(epochs=1), data, 5, ctx.strategy, ctx=ctx)
@@ -272,7 +272,7 @@ def test_a_crom_ae_backup_of_other_settings_is_not_resumed(tmp_path):
     os.makedirs(os.path.join(backup, "model"))
     with open(os.path.join(backup, "signature.json"), "w") as f:
         json.dump({"crom_ae": {"latent_dim": 16}}, f)
-    mami_ssl._drop_stale_backup(backup, {"crom_ae": {"latent_dim": 8}})
+    runner.keep_backup_of(backup, {"crom_ae": {"latent_dim": 8}})
     assert os.listdir(backup) == ["signature.json"]
     with open(os.path.join(backup, "signature.json")) as f:
         assert json.load(f) == {"crom_ae": {"latent_dim": 8}}

@@ -189,12 +189,12 @@ def test_data_synth_never_deletes_what_it_did_not_write(tmp_path, caplog):
 
 def test_a_backup_resumes_only_the_training_it_was_made_for(tmp_path):
     backup = tmp_path / "backup" / "seed_0"
-    runner._keep_backup_of(str(backup), {"epochs": 3})
+    runner.keep_backup_of(str(backup), {"epochs": 3})
     (backup / "model").mkdir()
     (backup / "model" / "history.json").write_text("{}")
-    runner._keep_backup_of(str(backup), {"epochs": 3})  # the same training: kept
+    runner.keep_backup_of(str(backup), {"epochs": 3})  # the same training: kept
     assert (backup / "model" / "history.json").exists()
-    runner._keep_backup_of(str(backup), {"epochs": 5})  # another config: dropped
+    runner.keep_backup_of(str(backup), {"epochs": 5})  # another config: dropped
     assert not (backup / "model").exists()
     assert json.loads((backup / "signature.json").read_text()) == {"epochs": 5}
 
@@ -218,11 +218,11 @@ def test_a_seed_finished_before_a_config_field_existed_is_reused_while_the_field
     assert runner._load_record(str(record), {k: v for k, v in older.items() if k != "epochs"}) is None
 
     backup = tmp_path / "backup" / "seed_0"
-    runner._keep_backup_of(str(backup), older)
+    runner.keep_backup_of(str(backup), older)
     (backup / "weights.keras").write_text("weights")
-    runner._keep_backup_of(str(backup), current)
+    runner.keep_backup_of(str(backup), current)
     assert (backup / "weights.keras").exists()
-    runner._keep_backup_of(str(backup), dict(current, accumulation_steps=2))
+    runner.keep_backup_of(str(backup), dict(current, accumulation_steps=2))
     assert not (backup / "weights.keras").exists()
 
 
@@ -281,11 +281,11 @@ def test_a_non_chief_worker_leaves_the_chiefs_backup_alone(tmp_path, monkeypatch
     (backup / "weights.keras").write_text("the chief's weights")
     monkeypatch.setattr(io, "_redirects", [])
     io.redirect_writes(str(tmp_path / "out"), str(tmp_path / "private"))
-    runner._keep_backup_of(str(backup), {"config": "another"})
+    runner.keep_backup_of(str(backup), {"config": "another"})
     assert json.loads((backup / "signature.json").read_text()) == {"config": "the chief's"}
     assert (backup / "weights.keras").exists() and not (tmp_path / "private").exists()
     # The owner itself still removes a backup made for another signature.
     monkeypatch.setattr(io, "_redirects", [])
-    runner._keep_backup_of(str(backup), {"config": "another"})
+    runner.keep_backup_of(str(backup), {"config": "another"})
     assert json.loads((backup / "signature.json").read_text()) == {"config": "another"}
     assert not (backup / "weights.keras").exists()

@@ -468,7 +468,7 @@ def crom_ae_for_seed(data, seed, ctx):
     `<OUT>/CROM-AE/backup/seed_<k>/` until the weights and record are final).
     Returns (model, history)."""
     from memotion_tf.models.crom_ae import CROMAE
-    from memotion_tf.runner import RunContext
+    from memotion_tf.runner import RunContext, keep_backup_of
 
     if seed in data.crom_ae:
         return data.crom_ae[seed]
@@ -489,7 +489,9 @@ def crom_ae_for_seed(data, seed, ctx):
 
     root = os.path.join(out, CROM_AE_FOLDER)
     backup_dir = os.path.join(root, "backup", f"seed_{seed}")
-    _drop_stale_backup(backup_dir, signature)
+    # A backup left by a killed run continues only if it was made for the same CROM-AE settings and
+    # features; another one is removed first, by the chief only (the runner's rule for every seed).
+    keep_backup_of(backup_dir, signature)
     ae_ctx = RunContext(seed=seed, strategy=ctx.strategy, folder=root, backup_dir=backup_dir, verbose=ctx.verbose,
                         progress=ctx.progress)
     log.info("CROM-AE seed %d: training on %d memes (%d epochs)", seed, len(data.train_index),
@@ -507,15 +509,6 @@ def crom_ae_for_seed(data, seed, ctx):
         os.rmdir(os.path.dirname(backup_dir))  # the last seed's takes the empty folder with it
     data.crom_ae[seed] = (model, history)
     return data.crom_ae[seed]
-
-
-def _drop_stale_backup(backup_dir, signature):
-    """A backup left by a killed run continues only if it was made for the
-    same CROM-AE settings and features; another one is removed first, by the
-    chief only (the runner's rule for every seed's backup)."""
-    from memotion_tf.runner import _keep_backup_of
-
-    _keep_backup_of(backup_dir, signature)
 
 
 # --------------------------------------------------------------------------
