@@ -1,6 +1,6 @@
 """The notebooks under notebooks/: committed clean, and each one executed end to end.
 
-    make test-notebooks    (= .venv/bin/python -m pytest -q -n 2 --dist load -m notebooks --run-notebooks tests/test_notebooks.py)
+    make test-notebooks    (= .venv/bin/python -m pytest -q -n $(TEST_WORKERS) --dist load -m notebooks --run-notebooks tests/test_notebooks.py)
 
 Each notebook runs in a fresh kernel of this interpreter (so of the project's
 .venv) whose working directory and PYTHONPATH are the repository root, so it
