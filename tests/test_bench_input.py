@@ -1,6 +1,8 @@
 """`make bench`'s pieces: the TFRecord input pipeline feeds the model what the
 file pipeline does, rounds alternate, and the ratio lines say what was measured."""
 
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -46,8 +48,27 @@ def test_the_opencv_row_decodes_every_file_of_the_frame(monkeypatch):
 def test_rounds_alternate_after_the_warm_up():
     calls = []
     runs = [lambda: calls.append("a"), lambda: calls.append("b"), iter(())]
-    rates = interleaved_throughput(runs, count=1, repeats=2, warmup=True)
-    assert calls == ["a", "b"] * 3 and len(rates) == 3 and all(r > 0 for r in rates)
+    found = interleaved_throughput(runs, count=1, repeats=2, warmup=True)
+    assert calls == ["a", "b"] * 3 and len(found) == 3 and all(f.rate > 0 for f in found)
+    assert [f.setup_s for f in found[:2]] == [0.0, 0.0]
+
+
+class SlowToStart:
+    """An iterable whose iterator takes `setup` seconds to make, then gives `count` items at once."""
+
+    def __init__(self, setup, count):
+        self.setup, self.count = setup, count
+
+    def __iter__(self):
+        time.sleep(self.setup)
+        return iter(range(self.count))
+
+
+def test_making_the_iterator_is_timed_apart_from_the_round():
+    found = interleaved_throughput([SlowToStart(0.3, 100)], count=100, repeats=2)
+    assert found[0].setup_s >= 0.3
+    # Timed with the set-up, 100 items would take over 0.3 s: under 334 items/s.
+    assert found[0].rate > 10_000
 
 
 def test_target_lines_state_the_ratio_the_bound_and_a_miss():

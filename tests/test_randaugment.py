@@ -263,4 +263,4 @@ def test_benchmark_runs_on_tiny_input():
     from memotion_tf.benchmarks.randaugment import randaugment_throughput
 
     ours, theirs = randaugment_throughput(images=4, size=SIZE, num_ops=2, magnitude=PAPER_M, batch_size=2)
-    assert ours > 0 and theirs > 0
+    assert ours.rate > 0 and theirs.rate > 0 and ours.setup_s > 0 and theirs.setup_s > 0
