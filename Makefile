@@ -6,7 +6,8 @@
 #   make paper-check: every row of every paper's PAPER profile at full size, random weights, offline: one
 #        training step on a tiny synthetic set, the SavedModel exported, reloaded and called; prints each
 #        row's parameters, training-step memory at the paper's batch, and whether it fits a 16 GB GPU.
-#        ROWS=architectures: only rows that build every model class, preset and image depth (what .ci/run checks).
+#        Two rows at a time on 2 or more cores (memory allowing); .ci/run runs it after the tests.
+#        ROWS=architectures: only rows that build every model class, preset and image depth (about half the time).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv

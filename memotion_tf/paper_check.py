@@ -21,7 +21,7 @@ runs (`runner.reproduce(paper, profile="paper")`):
 Each row runs in its own process (a process's memory is returned to the
 system when it ends, so the check needs the largest row's memory, not the
 sum of a paper's rows), and the table gives the peak resident memory of each
-row. A paper's rows run in table order; with `--jobs 2` (the default on 4
+row. A paper's rows run in table order; with `--jobs 2` (the default on 2
 cores or more) a row of another paper runs beside, where the rows' measured
 memory fits what the machine has available.
 
@@ -65,11 +65,12 @@ CHECK_OVERRIDES = ("epochs=1", "random_init=true", "image_weights=", "run_eagerl
 # all 12, its two-view BERT+TSA+KL step peaked at 22.0 GiB of RAM eagerly (11.7 traced), on 4 at 6.9.
 PAPER_OVERRIDES = {"1213li": ("protocol.ensemble_size=2", "protocol.resplit_dev_size=8"),
                    "cnhit": ("train_subsample=4",)}
-# `--rows architectures` (what `.ci/run` checks, in about a quarter of the time of all 30 rows): per
-# paper, rows that together build every model class of its table at full size, each with every
-# pretrained preset and image depth it is built with (`architecture`; tests/test_paper_check.py keeps
-# this list covering them), preferring the row that also runs the paper's extra training paths (TSA,
-# RandAugment, the two-view KL loss, CROM-AE encoders, soft prompts). UoR's rows are small: all.
+# `--rows architectures` (what `.ci/run` checks when the stages before it ran slow; about half the
+# time of all 30 rows): per paper, rows that together build every model class of its table at full
+# size, each with every pretrained preset and image depth it is built with (`architecture`;
+# tests/test_paper_check.py keeps this list covering them), preferring the row that also runs the
+# paper's extra training paths (TSA, RandAugment, the two-view KL loss, CROM-AE encoders, soft
+# prompts). UoR's rows are small: all.
 ARCHITECTURE_ROWS = {
     "cnhit": ("HFM", "TFNet+TSA", "ResNet+TSA+RA", "BERT+TSA+KL"),
     "1213li": ("+ full att",),
@@ -270,9 +271,9 @@ ROW_PEAK_GIB = {
 }
 PEAK_MARGIN = 1.15
 RESERVE_GIB = 2.0
-# Seconds each paper's rows took one after another in that run: the paper
-# with the most left goes first, so that the two lanes end together.
-PAPER_SECONDS = {"uor": 65, "cnhit": 394, "1213li": 499, "mami-ssl": 323, "bilimeme": 528}
+# Seconds each paper's rows took one after another (2026-11-30, 03:40-04:21 UTC, the same
+# machine): the paper with the most left goes first, so that the two lanes end together.
+PAPER_SECONDS = {"uor": 83, "cnhit": 509, "1213li": 664, "mami-ssl": 445, "bilimeme": 725}
 
 
 def available_memory_gib():
@@ -292,11 +293,15 @@ def available_memory_gib():
 
 
 def default_jobs():
-    """Rows at once by default: half the cores. Most of a row is graph tracing
-    on one core, but on a 2-core machine two rows side by side gave no clear
-    gain (2026-11-29: 14 of 30 rows in 26.5 min, each 134-417 s), so 2 cores
-    check one by one."""
-    return max(1, (os.cpu_count() or 1) // 2)
+    """Rows at once by default: 2 (1 on one core), half the cores on 6 or
+    more. A row keeps about one core busy (most of it is Python building graphs
+    and running eager steps: 112% CPU over a whole check one by one), so on
+    2 cores two rows side by side each took about the time it takes alone
+    (2026-11-30: all 30 rows in 22 min 22 s, against 40 min 35 s one by one
+    the same morning); the scheduler still runs a row alone where two would
+    not fit in memory."""
+    cores = os.cpu_count() or 1
+    return 1 if cores < 2 else max(2, cores // 2)
 
 
 def row_peak_gib(paper, system, budget_gib):
@@ -436,14 +441,15 @@ def main(argv=None):
                         help="config override for every row (after the check's own)")
     parser.add_argument("--rows", choices=("all", "architectures"), default="all",
                         help="all: every row; architectures: rows that build every model class, preset and "
-                             "image depth of each paper at full size (all of UoR's; what .ci/run checks)")
+                             "image depth of each paper at full size (all of UoR's; .ci/run's fallback on a "
+                             "slow machine)")
     parser.add_argument("--capacity-gb", type=float, default=GPU_MEMORY_GB, help="the GPU memory to compare with")
     parser.add_argument("--json", help="(internal) write one paper's report here instead of printing a table")
     parser.add_argument("--work", help="(internal, with --json) the paper's working folder, shared by its rows")
     parser.add_argument("--merge", action="store_true", help="(internal, with --json) keep earlier rows in OUT")
     parser.add_argument("--jobs", type=int, default=default_jobs(),
                         help="rows of different papers run side by side, memory allowing "
-                             "(default: half the CPU cores, at least 1; 1: one by one)")
+                             "(default: 2 on 2 to 5 cores, half the cores on more, 1 on one core; 1: one by one)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")

@@ -168,6 +168,12 @@ def test_two_rows_run_side_by_side_only_where_their_measured_memory_fits():
     assert paper_check.pick_next(queues, set(), 0.0, budget, left) == "cnhit"
 
 
+@pytest.mark.parametrize("cores, jobs", [(None, 1), (1, 1), (2, 2), (4, 2), (5, 2), (6, 3), (16, 8)])
+def test_two_rows_at_a_time_on_two_cores_and_half_the_cores_on_more(monkeypatch, cores, jobs):
+    monkeypatch.setattr(paper_check.os, "cpu_count", lambda: cores)
+    assert paper_check.default_jobs() == jobs
+
+
 def test_rows_of_two_papers_run_side_by_side(monkeypatch, capsys, caplog):
     """UoR's LSTM-T and BiliMemeNet's linear baseline, each in a child
     process, both at once: both checked, the table in the papers' order."""
@@ -186,7 +192,7 @@ def test_rows_of_two_papers_run_side_by_side(monkeypatch, capsys, caplog):
 
 @pytest.mark.parametrize("name", paper_check.PAPERS)
 def test_the_architecture_rows_build_every_model_class_preset_and_depth_of_their_paper(name):
-    """`--rows architectures` (what .ci/run checks) leaves out rows, never a
+    """`--rows architectures` (.ci/run's fallback) leaves out rows, never a
     full-size model: the rows it keeps build every (model class, preset,
     image depth) of the paper's rows, and each row it names exists."""
     from memotion_tf.papers import get_paper
