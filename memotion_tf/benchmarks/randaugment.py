@@ -10,13 +10,12 @@ strength; the two op sets and magnitude mappings differ). After one untimed
 batch each (tracing), the two pipelines are timed in alternating rounds and
 the best round of each counts. A round is timed from the moment its new
 iterator exists: making one (tf.data optimises the map function's graph,
-about 2,000 ops for ours at N=14: 1.5-2.4 s here, Keras' about as long) is
-paid once per epoch and is printed apart; in these rounds of 64 images it
-would otherwise be most of the time (rounds of 64 images: 2.7 s, 0.6 of them
-spent augmenting). Settings: Keras' default N=2 with a common M=9,
-and CN-HIT-MI.T's N=14, M=11 (on fewer images: Keras evaluates all its ops 14
-times per batch there, a few images/s on 2 cores). Target: ours >= 10x Keras
-at both.
+about 2,000 ops for ours at N=14: 1.3-2.4 s here, Keras' about as long) is
+paid once per epoch and is printed apart; counted in, it was most of a
+round of 64 images at N=14 (2.7 s, 0.6 of them augmenting). Settings:
+Keras' default N=2 with a common M=9, and CN-HIT-MI.T's N=14, M=11 (on fewer
+images: Keras evaluates all its ops 14 times per batch there, a few images/s
+on 2 cores). Target: ours >= 10x Keras at both.
 """
 
 import keras
