@@ -15,6 +15,8 @@ Sections (each module's docstring says what it compares and how):
 
 Every comparison runs its sides in the same process (or, for training, fresh
 processes in alternating rounds) so that both see the same machine load; the
-best round of each side counts (`common.interleaved_throughput`). `run`
-prints each ratio with its target (`common.Target`).
+best round of each side counts (`common.interleaved_throughput`; a tf.data
+round is timed from the moment its iterator exists, and making the iterator,
+once an epoch in training, is printed apart). `run` prints each ratio with
+its target (`common.Target`).
 """
