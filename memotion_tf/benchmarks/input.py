@@ -180,16 +180,17 @@ def report(r):
     best = max(r["opencv_images_per_s"].values())
     lines = [f"Input pipeline ({r['memes']} memes, {r['image_size']}x{r['image_size']}, batch {r['batch_size']}; "
              f"same run, best of {r['repeats']} alternating rounds; x = over the best OpenCV row):"]
-    rows = [(f"OpenCV read+imdecode+resize, {threads} thread{'s' * (threads > 1)}", rate)
+    # (label, images/s, seconds to make its iterator: None for OpenCV, which has none)
+    rows = [(f"OpenCV read+imdecode+resize, {threads} thread{'s' * (threads > 1)}", rate, None)
             for threads, rate in r["opencv_images_per_s"].items()]
     setup = r.get("iterator_setup_s", {})
     rows += [("TF decode+resize alone (bytes in memory)", r["tf_decode_images_per_s"], setup.get("tf_decode")),
              ("pipeline from image files", r["files_images_per_s"], setup.get("files")),
              ("pipeline from one TFRecord file", r["tfrecords_images_per_s"], setup.get("tfrecords"))]
-    for label, rate, *seconds in rows:
+    for label, rate, setup_s in rows:
         line = f"  {label:<42}{rate:8.1f} images/s   {rate / best:.2f}x"
-        if seconds and seconds[0] is not None:
-            line += f"   (+ {seconds[0]:.2f} s to make its iterator, once an epoch)"
+        if setup_s is not None:
+            line += f"   (+ {setup_s:.2f} s to make its iterator, once an epoch)"
         lines.append(line)
     lines[-1] += f"   ({r['tfrecord_mib']:.1f} MiB)"
     return "\n".join(lines)
